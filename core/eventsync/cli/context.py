@@ -1,0 +1,80 @@
+"""What every command shares: the home, one Store, the plugins — each opened only when used."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eventsync.home import DB_NAME, resolve_home
+from eventsync.ingest import Ingest
+from eventsync.journal import Journal
+from eventsync.plugins import Plugins, load_plugins
+from eventsync.store import Store
+
+
+class AppContext:
+    """Lazily opened resources for one CLI invocation, closed when it ends."""
+
+    def __init__(self, debug: bool = False) -> None:
+        self.debug = debug
+        self._store: Store | None = None
+
+    @cached_property
+    def home(self) -> Path:
+        return resolve_home()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.home / DB_NAME)
+        return self._store
+
+    @cached_property
+    def journal(self) -> Journal:
+        return Journal(self.store)
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        return Ingest(self.journal)
+
+    @cached_property
+    def plugins(self) -> Plugins:
+        return load_plugins()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def app(ctx: click.Context | None = None) -> AppContext:
+    """The AppContext of the running command."""
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = AppContext()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def emit_json(value: Any) -> None:
+    """The one JSON style of every `--json`: two-space indent, UTF-8, newline-terminated."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def emit_table(headers: list[str], rows: list[list[Any]]) -> None:
+    """A plain aligned table for humans; scripts use `--json`."""
+    cells = [[str(h).upper() for h in headers]] + [["" if c is None else str(c) for c in r]
+                                                    for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                       strict=True)).rstrip())
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,243 @@
+"""The append-only journal: every event ever appended, in append order, never edited by delivery.
+
+`seq` (AUTOINCREMENT, so never reused even after gc) is the order targets are drained in and the
+key the ledger and per-target cursors refer to. `body` is the event's canonical JSON, spliced
+into request bodies as stored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eventsync.errors import DuplicateEventId, InvalidEvent
+from eventsync.events import MAX_EVENT_BYTES, Event, build_event
+from eventsync.home import DB_NAME, resolve_home
+from eventsync.store import Schema, Store
+
+CHUNK = 1_000
+
+SCHEMA = Schema(
+    "journal",
+    (
+        """
+        CREATE TABLE journal (
+            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id     TEXT NOT NULL UNIQUE,
+            event_type   TEXT NOT NULL,
+            aggregate_id TEXT NOT NULL,
+            family       TEXT NOT NULL,
+            body         TEXT,
+            body_bytes   INTEGER NOT NULL,
+            appended_at  INTEGER NOT NULL
+        );
+        CREATE INDEX journal_type_aggregate ON journal (event_type, aggregate_id)
+        """,
+    ),
+)
+
+_INSERT = (
+    "INSERT INTO journal (event_id, event_type, aggregate_id, family, body, body_bytes,"
+    " appended_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class AppendReport:
+    """What a bulk append did: the stored events, how many were new, how many already there."""
+
+    events: list[Event]
+    appended: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """An event as stored, with its position in the journal."""
+
+    seq: int
+    event: Event
+
+
+class Journal:
+    """Append-only event storage over a `Store`.
+
+    Nothing here updates or deletes a row: delivery is recorded in the ledger, and destruction
+    is the operator's explicit `sync gc`.
+    """
+
+    def __init__(self, store: Store, *, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.store = store
+        self.max_event_bytes = max_event_bytes
+        self._owns_store = False
+        store.ensure(SCHEMA)
+
+    @classmethod
+    def open(cls, home: str | os.PathLike[str] | None = None, **kwargs: Any) -> Journal:
+        """Open (creating if needed) the journal in `home` or the default home."""
+        store = Store(Path(resolve_home(home)) / DB_NAME)
+        journal = cls(store, **kwargs)
+        journal._owns_store = True
+        return journal
+
+    def append(
+        self, event_type: str, aggregate_id: str, payload: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Validate and store one event in its own transaction; return it as stored."""
+        data = {"event_type": event_type, "aggregate_id": aggregate_id,
+                "payload": {} if payload is None else payload, **fields}
+        return self.append_event(data)
+
+    def append_event(self, data: dict[str, Any] | Event) -> Event:
+        """Append one event given as a mapping of Event JSON keys (or an Event)."""
+        event = self._build(data)
+        with self.store.transaction() as conn:
+            cur = conn.execute(_INSERT, _row(event))
+            if cur.rowcount == 1:
+                return event
+            return self._resolve_existing(conn, event, _given_timestamp(data))
+
+    def append_many(self, items: Iterable[dict[str, Any] | Event]) -> list[Event]:
+        """Validate every event first, then store them one transaction per 1,000."""
+        return self.ingest(items).events
+
+    def ingest(self, items: Iterable[dict[str, Any] | Event]) -> AppendReport:
+        """`append_many` with counts: bad input anywhere raises before anything is written."""
+        pending: list[tuple[Event, bool]] = []
+        for index, item in enumerate(items, start=1):
+            try:
+                pending.append((self._build(item), _given_timestamp(item)))
+            except InvalidEvent as exc:
+                raise InvalidEvent(f"event {index}: {exc}") from None
+        self._refuse_conflicts(pending)
+        stored: list[Event] = []
+        appended = 0
+        for start in range(0, len(pending), CHUNK):
+            chunk = pending[start:start + CHUNK]
+            with self.store.transaction() as conn:
+                before = conn.total_changes
+                conn.executemany(_INSERT, [_row(event) for event, _ in chunk])
+                inserted = conn.total_changes - before
+                if inserted == len(chunk):
+                    stored.extend(event for event, _ in chunk)
+                else:
+                    stored.extend(self._settle_chunk(conn, chunk))
+            appended += inserted
+        return AppendReport(stored, appended, len(pending) - appended)
+
+    def get(self, event_id: str) -> Event | None:
+        """The stored event with this id, or None (also None once gc removed its body)."""
+        row = self.store.execute(
+            "SELECT body FROM journal WHERE event_id = ? AND body IS NOT NULL", (event_id,)
+        ).fetchone()
+        return Event.from_json(row[0]) if row else None
+
+    def rows(self, *, after_seq: int = 0, limit: int | None = None) -> Iterator[JournalRow]:
+        """Stored events in append order after `after_seq`."""
+        sql = "SELECT seq, body FROM journal WHERE seq > ? AND body IS NOT NULL ORDER BY seq"
+        params: tuple[int, ...] = (after_seq,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (after_seq, limit)
+        for seq, body in self.store.execute(sql, params):
+            yield JournalRow(seq, Event.from_json(body))
+
+    def tail(self, limit: int) -> list[JournalRow]:
+        """The newest `limit` events, oldest first."""
+        cur = self.store.execute(
+            "SELECT seq, body FROM journal WHERE body IS NOT NULL ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        )
+        return [JournalRow(seq, Event.from_json(body)) for seq, body in reversed(cur.fetchall())]
+
+    def stats(self) -> dict[str, int]:
+        """Event count, stored bytes and the oldest append time (epoch ms, 0 when empty)."""
+        row = self.store.execute(
+            "SELECT COUNT(*), COALESCE(SUM(body_bytes), 0), COALESCE(MIN(appended_at), 0)"
+            " FROM journal WHERE body IS NOT NULL"
+        ).fetchone()
+        return {"events": row[0], "bytes": row[1], "oldest_appended_at": row[2]}
+
+    def __len__(self) -> int:
+        row = self.store.execute("SELECT COUNT(*) FROM journal WHERE body IS NOT NULL").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Release the database when this journal opened it."""
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _build(self, data: dict[str, Any] | Event) -> Event:
+        if isinstance(data, Event):
+            data = data.to_dict()
+        return build_event(data, max_event_bytes=self.max_event_bytes)
+
+    def _refuse_conflicts(self, pending: list[tuple[Event, bool]]) -> None:
+        """Find id collisions with a different body before writing anything."""
+        for start in range(0, len(pending), 500):
+            chunk = {event.event_id: (event, given) for event, given in pending[start:start + 500]}
+            marks = ",".join("?" * len(chunk))
+            cur = self.store.execute(
+                f"SELECT event_id, body FROM journal WHERE event_id IN ({marks})", tuple(chunk)
+            )
+            for event_id, body in cur:
+                event, given = chunk[event_id]
+                if body is not None and not _same_event(event, body, given):
+                    raise DuplicateEventId(_conflict_message(event_id))
+
+    def _settle_chunk(self, conn: Any, chunk: list[tuple[Event, bool]]) -> list[Event]:
+        out = []
+        for event, given in chunk:
+            row = conn.execute(
+                "SELECT body FROM journal WHERE event_id = ?", (event.event_id,)
+            ).fetchone()
+            if row[0] == event.to_json():
+                out.append(event)
+            elif row[0] is not None and _same_event(event, row[0], given):
+                out.append(Event.from_json(row[0]))
+            else:
+                raise DuplicateEventId(_conflict_message(event.event_id))
+        return out
+
+    def _resolve_existing(self, conn: Any, event: Event, given: bool) -> Event:
+        row = conn.execute(
+            "SELECT body FROM journal WHERE event_id = ?", (event.event_id,)
+        ).fetchone()
+        if row is not None and row[0] is not None and _same_event(event, row[0], given):
+            return Event.from_json(row[0])
+        raise DuplicateEventId(_conflict_message(event.event_id))
+
+
+def _row(event: Event) -> tuple[Any, ...]:
+    body = event.to_json()
+    return (event.event_id, event.event_type, event.aggregate_id, event.family, body,
+            len(body.encode("utf-8")), time.time_ns() // 1_000_000)
+
+
+def _given_timestamp(data: dict[str, Any] | Event) -> bool:
+    return isinstance(data, Event) or data.get("timestamp") is not None
+
+
+def _same_event(event: Event, stored_body: str, timestamp_given: bool) -> bool:
+    """Identical canonical event; a timestamp the caller did not give adopts the stored one."""
+    if stored_body == event.to_json():
+        return True
+    if timestamp_given:
+        return False
+    stored = Event.from_json(stored_body)
+    return stored.to_dict() | {"timestamp": event.timestamp} == event.to_dict()
+
+
+def _conflict_message(event_id: str) -> str:
+    return f"event_id {event_id} already exists with a different body; nothing was written"

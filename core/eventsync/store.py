@@ -1,0 +1,213 @@
+"""SQLite access shared by every table owner: connections, transactions, schema versions.
+
+One connection per thread, reused (opening one costs more than most statements), WAL so readers
+never block the writer, and a busy timeout so concurrent processes wait instead of failing. Every
+write goes through `transaction()`, which always commits or rolls back: an exception can never
+leave a write lock behind for other threads to trip over.
+
+Each table owner declares a `Schema` (a component name and its ordered steps). The file's
+`PRAGMA user_version` is the store format; the `schema_version` table records how far each
+component has migrated, so independently usable components (journal, ledger, jobs) can share one
+file and still each move forward on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from eventsync.errors import StorageError
+
+STORE_FORMAT = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    component TEXT PRIMARY KEY,
+    version   INTEGER NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A component's migrations: step N takes the component from version N-1 to N."""
+
+    component: str
+    steps: tuple[str, ...]
+
+    @property
+    def version(self) -> int:
+        return len(self.steps)
+
+
+def describe_sqlite_error(exc: sqlite3.Error, path: Path | str) -> str:
+    """A one-line, actionable description of a SQLite failure."""
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return f"database {path} is busy (another process holds it too long); retry"
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"database {path} is read-only; check the permissions of the eventsync home"
+    if "disk is full" in lowered or "database or disk is full" in lowered:
+        return f"no space left for database {path}"
+    if "malformed" in lowered or "not a database" in lowered:
+        return f"database {path} is damaged or not an eventsync database ({text})"
+    if "unable to open" in lowered:
+        return f"cannot open database {path}; check that its directory exists and is writable"
+    return f"database {path}: {text}"
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path | str) -> Iterator[None]:
+    """Turn sqlite3 errors into `StorageError` with a one-line message."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(describe_sqlite_error(exc, path)) from exc
+
+
+def connect(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A tuned connection in autocommit mode; transactions are explicit."""
+    with sqlite_errors(path):
+        conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False,
+            timeout=busy_timeout_ms / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class Store:
+    """One SQLite file: per-thread connections, explicit transactions, component schemas."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._migrated: set[str] = set()
+        self._closed = False
+        weakref.finalize(self, _close_all, self._conns)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StorageError(f"database {self.path} is closed")
+            conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """`BEGIN IMMEDIATE` ... commit, or roll back on any exception.
+
+        IMMEDIATE takes the write lock up front, so a read-then-write never hits the deadlock
+        that SQLite reports as an instant "database is locked" without waiting.
+        """
+        conn = self.conn
+        with sqlite_errors(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageError(describe_sqlite_error(exc, self.path)) from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        with sqlite_errors(self.path):
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                _rollback(conn)
+                raise
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        """One autocommit statement with errors translated."""
+        with sqlite_errors(self.path):
+            return self.conn.execute(sql, params)
+
+    def ensure(self, schema: Schema) -> None:
+        """Bring `schema`'s component up to date, once per Store and component."""
+        if schema.component in self._migrated:
+            return
+        conn = self.conn
+        with sqlite_errors(self.path):
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > STORE_FORMAT:
+                raise StorageError(
+                    f"database {self.path} was written by a newer eventsync "
+                    f"(format {current}); upgrade eventsync"
+                )
+            conn.execute(_VERSION_TABLE)
+            if current < STORE_FORMAT:
+                conn.execute(f"PRAGMA user_version = {STORE_FORMAT}")
+        with self.transaction() as tx:
+            migrate_component(tx, schema, self.path)
+        self._migrated.add(schema.component)
+
+    def close(self) -> None:
+        """Close every connection this store opened, from any thread."""
+        self._closed = True
+        _close_all(self._conns)
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def migrate_component(conn: sqlite3.Connection, schema: Schema, path: Path | str) -> int:
+    """Apply the steps of `schema` not yet applied; the caller holds the write transaction."""
+    row = conn.execute(
+        "SELECT version FROM schema_version WHERE component = ?", (schema.component,)
+    ).fetchone()
+    current = row[0] if row else 0
+    if current > schema.version:
+        raise StorageError(
+            f"database {path}: {schema.component} schema v{current} is newer than this "
+            f"eventsync (v{schema.version}); upgrade eventsync"
+        )
+    for step in schema.steps[current:]:
+        for statement in _statements(step):
+            conn.execute(statement)
+    if current < schema.version:
+        conn.execute(
+            "INSERT INTO schema_version (component, version) VALUES (?, ?) "
+            "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+            (schema.component, schema.version),
+        )
+    return schema.version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration step into statements (DDL only: no semicolons inside literals)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK")
+
+
+def _close_all(conns: list[sqlite3.Connection]) -> None:
+    while conns:
+        with contextlib.suppress(sqlite3.Error):
+            conns.pop().close()

@@ -1,0 +1,1 @@
+"""Plugins that ship with eventsync and register exactly like third-party ones."""

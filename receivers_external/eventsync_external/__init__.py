@@ -1,0 +1,1 @@
+"""eventsync receiver plugin: external."""

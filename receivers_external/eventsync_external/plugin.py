@@ -1,0 +1,1 @@
+"""Hook implementations registered under the `eventsync` entry-point group."""
