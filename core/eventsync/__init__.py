@@ -26,6 +26,30 @@ from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "OfflineQueue": "eventsync.offline_queue",
+    "build_queue_scope": "eventsync.offline_queue",
+    "default_queue_db_path": "eventsync.offline_queue",
+    "WorkQueue": "eventsync.work.queue",
+    "Job": "eventsync.work.queue",
+    "KeyedLimiter": "eventsync.work.limits",
+    "host_key": "eventsync.work.limits",
+    "BatchClient": "eventsync.batch_http",
+    "check_receiver": "eventsync.testing",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Heavier parts of the public face load on first use, keeping `import eventsync` cheap."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventsync' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 __all__ = [
     "AuthorityError",
     "ConfigError",
@@ -46,4 +70,5 @@ __all__ = [
     "TargetError",
     "hookimpl",
     "new_ulid",
+    *_LAZY,
 ]

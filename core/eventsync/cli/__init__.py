@@ -67,30 +67,35 @@ _register_builtin_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; expected failures print one line, never a trace."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = cli.main(args=argv, prog_name="eventsync", standalone_mode=False)
+        code = cli.main(args=args, prog_name="eventsync", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("eventsync: aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except EventSyncError as exc:
         click.echo(f"eventsync: error: {_one_line(exc)}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("eventsync: interrupted", err=True)
-        sys.exit(130)
+        return 130
     except Exception as exc:  # the last line of defence: never a traceback unless asked
-        if debug:
+        if "--debug" in args:
             traceback.print_exc()
         click.echo(f"eventsync: internal error: {type(exc).__name__}: {_one_line(exc)}"
                    " (run with --debug for details)", err=True)
-        sys.exit(INTERNAL_ERROR_EXIT)
-    sys.exit(code if isinstance(code, int) else 0)
+        return INTERNAL_ERROR_EXIT
+    return code if isinstance(code, int) else 0
 
 
 def _one_line(exc: BaseException) -> str:
