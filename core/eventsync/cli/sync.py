@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
+from eventsync.cli.lazy import LazyGroup
 
-@click.group()
+SUBCOMMANDS = {
+    "targets": "eventsync.cli.targets_cmd:targets",
+    "now": "eventsync.cli.drain_cmd:now",
+    "retry": "eventsync.cli.drain_cmd:retry",
+    "status": "eventsync.cli.status_cmd:status",
+    "config": "eventsync.cli.config_cmd:config",
+}
+
+
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS)
 def sync() -> None:
     """Deliver events to targets and inspect or manage what happened."""

@@ -1,0 +1,140 @@
+"""`eventsync sync now` and `sync retry`: drain targets and re-queue what the operator asks."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from eventsync.authority import resolve_authority
+from eventsync.cli.context import AppContext, app, emit_json
+from eventsync.config import EventSyncConfig, load_config
+from eventsync.dispatcher import DEFAULT_BATCH_SIZE, DrainReport
+from eventsync.drains import Drains
+from eventsync.errors import AuthorityError, ReceiverNotReady
+from eventsync.ledger import Ledger, RetryPolicy
+from eventsync.receivers import Target
+from eventsync.targets import TargetRegistry
+
+
+def drains_for(ctx: AppContext, config: EventSyncConfig) -> Drains:
+    retry = RetryPolicy(config.retry_base_seconds, config.retry_max_seconds)
+    return Drains(ctx.store, ctx.plugins, home=ctx.home, retry=retry)
+
+
+def resolve_target(ctx: AppContext, config: EventSyncConfig, flag: str | None) -> Target | None:
+    """The one target to talk to; problems are printed, and fatal only when none resolves."""
+    authority = resolve_authority(TargetRegistry(ctx.store), config, flag=flag,
+                                  plugins=ctx.plugins)
+    if authority.target is None:
+        if config.delivery == "none" and not authority.problems:
+            return None
+        details = "; ".join(f"{p.message} (fix: {p.fix})" for p in authority.problems)
+        raise AuthorityError(details or "no active target; run `eventsync sync targets use NAME`")
+    for problem in authority.problems:
+        click.echo(f"eventsync: warning: {problem.message} (fix: {problem.fix})", err=True)
+    return authority.target
+
+
+@click.command("now")
+@click.option("--target", "target_name", default=None, help="Drain this target, not the active.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=None,
+              help=f"Events per request (default {DEFAULT_BATCH_SIZE}, or config batch_size).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def now(target_name: str | None, batch_size: int | None, as_json: bool) -> None:
+    """Drain the active (or named) target until nothing is due."""
+    ctx = app()
+    config = load_config(ctx.home)
+    target = resolve_target(ctx, config, target_name)
+    if target is None:
+        _explain_no_delivery(as_json)
+        return
+    size = batch_size or config.batch_size
+    try:
+        with _progress(enabled=not as_json and sys.stdout.isatty()) as bar:
+            report = drains_for(ctx, config).drain_target(
+                target, batch_size=size, progress=bar.update, on_start=bar.start)
+    except ReceiverNotReady as exc:
+        raise ReceiverNotReady(f"target {target.name} is not ready: {exc}") from None
+    _print_report(report, as_json)
+
+
+def _print_report(report: DrainReport, as_json: bool) -> None:
+    if as_json:
+        data = report.to_dict()
+        data.pop("stopped")
+        emit_json(data)
+        return
+    click.echo(
+        f"{report.target}: {report.attempted} attempted, {report.delivered} delivered, "
+        f"{report.duplicate} duplicate, {report.retrying} retrying, "
+        f"{report.terminal_failed} terminal-failed"
+    )
+    if report.stopped:
+        click.echo(f"stopped early: {report.stopped}; the rest stays due", err=True)
+
+
+def _explain_no_delivery(as_json: bool) -> None:
+    message = ("delivery is off (preset local-retention or delivery = none): events are kept "
+               "in the journal and sent nowhere")
+    if as_json:
+        emit_json({"target": None, "attempted": 0, "delivered": 0, "duplicate": 0,
+                   "retrying": 0, "terminal_failed": 0, "message": message})
+    else:
+        click.echo(message)
+
+
+class _Progress:
+    """A click progress bar on a terminal; silent otherwise (pipes and --json stay clean)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        if self.enabled and total > 0:
+            self._bar = click.progressbar(length=total, label="draining", file=sys.stderr)
+            self._bar.__enter__()
+
+    def update(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[_Progress]:
+    bar = _Progress(enabled)
+    try:
+        yield bar
+    finally:
+        bar.finish()
+
+
+@click.command("retry")
+@click.option("--target", "target_name", required=True, help="The target to re-queue for.")
+@click.option("--failed", is_flag=True, help="Re-queue terminal-failed events.")
+@click.option("--all", "everything", is_flag=True,
+              help="Forget this target's ledger and re-post every retained event "
+                   "(after a server reset; receivers answer duplicate for what they hold).")
+def retry(target_name: str, failed: bool, everything: bool) -> None:
+    """Make events due again for a target: retrying ones now, terminal-failed with --failed."""
+    ctx = app()
+    config = load_config(ctx.home)
+    target = TargetRegistry(ctx.store).get(target_name)
+    assert target.id is not None
+    ledger = Ledger(ctx.store)
+    if everything:
+        count = ledger.retry_all(target.id)
+        drains_for(ctx, config).clear_reset(target)
+        click.echo(f"{target.name}: forgot {count} ledger rows; every retained event is due again")
+        return
+    count = ledger.retry_failed(target.id) if failed else ledger.retry_now(target.id)
+    kind = "terminal-failed" if failed else "retrying"
+    click.echo(f"{target.name}: {count} {kind} events are due now; run `eventsync sync now`")

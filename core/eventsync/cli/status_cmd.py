@@ -1,0 +1,95 @@
+"""`eventsync sync status`: the journal, every target's delivery counts, and what is wrong."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from eventsync.authority import resolve_authority
+from eventsync.cli.context import AppContext, app, emit_json
+from eventsync.config import load_config
+from eventsync.drains import RESET_KEY
+from eventsync.ledger import Ledger
+from eventsync.receivers import Target
+from eventsync.targets import TargetRegistry, redact_url
+
+DEPLOYMENT_KEYS = ("server_instance_id", "deployment_id", "environment_name", "git_sha")
+
+
+@click.command("status")
+@click.option("--check", is_flag=True, help="Exit 1 when any problem is found.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(check: bool, as_json: bool) -> None:
+    """Show the journal, per-target delivery counts, the active target and problems."""
+    ctx = app()
+    report = build_status(ctx)
+    if as_json:
+        emit_json(report)
+    else:
+        _print_human(report)
+    if check and report["authority"]["problems"]:
+        if not as_json:
+            for problem in report["authority"]["problems"]:
+                click.echo(f"problem: {problem['message']} (fix: {problem['fix']})", err=True)
+        click.get_current_context().exit(1)
+
+
+def build_status(ctx: AppContext) -> dict[str, Any]:
+    """Everything `sync status --json` reports, gathered with a handful of queries."""
+    config = load_config(ctx.home)
+    registry = TargetRegistry(ctx.store)
+    authority = resolve_authority(registry, config, plugins=ctx.plugins, check_gate=True,
+                                  legacy_queue_dir=ctx.home)
+    ledger = Ledger(ctx.store)
+    active = authority.target.name if authority.target else None
+    return {
+        "journal": _journal(ctx),
+        "targets": [_target_status(t, ledger, active) for t in registry.list()],
+        "authority": authority.to_dict(),
+        "config": {"preset": config.preset, "retention": config.retention,
+                   "delivery": config.delivery},
+    }
+
+
+def _journal(ctx: AppContext) -> dict[str, Any]:
+    stats = ctx.journal.stats()
+    oldest = stats["oldest_appended_at"]
+    age = round(time.time() - oldest / 1000, 1) if oldest else None
+    return {"events": stats["events"], "bytes": stats["bytes"], "oldest_age_seconds": age}
+
+
+def _target_status(target: Target, ledger: Ledger, active: str | None) -> dict[str, Any]:
+    assert target.id is not None
+    counts = ledger.counts(target.id)
+    reset = target.metadata.get(RESET_KEY)
+    return {
+        "name": target.name, "type": target.type, "url": redact_url(target.url),
+        "active": target.name == active, "delivered": counts.delivered,
+        "duplicate": counts.duplicate, "pending": counts.pending, "retrying": counts.retrying,
+        "terminal_failed": counts.terminal_failed,
+        "deployment": {key: target.metadata.get(key) for key in DEPLOYMENT_KEYS},
+        "advisory": (f"target may have been reset ({reset}); re-drain with "
+                     f"`eventsync sync retry --target {target.name} --all`") if reset else None,
+    }
+
+
+def _print_human(report: dict[str, Any]) -> None:
+    journal = report["journal"]
+    click.echo(f"journal: {journal['events']} events, {journal['bytes']} bytes")
+    config = report["config"]
+    click.echo(f"config: preset {config['preset'] or '-'}, retention "
+               f"{'on' if config['retention'] else 'off'}, delivery {config['delivery']}")
+    authority = report["authority"]
+    click.echo(f"active target: {authority['target'] or '-'}"
+               + (f" (from {authority['source']})" if authority["source"] else ""))
+    for t in report["targets"]:
+        mark = "*" if t["active"] else " "
+        click.echo(f"{mark} {t['name']} [{t['type']}] {t['url']}: {t['delivered']} delivered, "
+                   f"{t['pending']} pending, {t['retrying']} retrying, "
+                   f"{t['terminal_failed']} terminal-failed")
+        if t["advisory"]:
+            click.echo(f"    advisory: {t['advisory']}")
+    for problem in authority["problems"]:
+        click.echo(f"problem: {problem['message']} (fix: {problem['fix']})")
