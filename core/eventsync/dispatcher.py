@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from eventsync.errors import ReceiverNotReady
 from eventsync.events import Event
@@ -98,7 +99,7 @@ def deliver_safely(receiver: DeliveryReceiver, events: list[Event]) -> list[Deli
     except ReceiverNotReady:
         raise
     except Exception as exc:  # a receiver bug or a network error must not lose the batch
-        detail = _redact(f"{type(exc).__name__}: {exc}", receiver)
+        detail = _redact(f"{type(exc).__name__}: {exc}", _secrets(receiver))
         return [DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT, detail)
                 for e in events]
     return normalise_results(events, raw, receiver)
@@ -108,12 +109,13 @@ def normalise_results(events: list[Event], raw: Any, receiver: DeliveryReceiver
                       ) -> list[DeliveryResult]:
     """Keep the first valid result per sent event; anything else counts as transient failure."""
     wanted = {event.event_id for event in events}
+    secrets = _secrets(receiver)
     found: dict[str, DeliveryResult] = {}
     for item in raw if isinstance(raw, list | tuple) else ():
-        if (isinstance(item, DeliveryResult) and item.event_id in wanted
-                and item.event_id not in found):
+        if (isinstance(item, DeliveryResult) and isinstance(item.event_id, str)
+                and item.event_id in wanted and item.event_id not in found):
             found[item.event_id] = DeliveryResult(
-                item.event_id, item.status, _redact(str(item.detail or ""), receiver)[:500],
+                item.event_id, item.status, _redact(str(item.detail or ""), secrets)[:500],
                 _retry_after(item.retry_after),
             )
     missing = "the receiver returned no valid result for this event"
@@ -127,10 +129,23 @@ def _retry_after(value: Any) -> float | None:
     return None
 
 
-def _redact(text: str, receiver: DeliveryReceiver) -> str:
-    """Receivers may echo their configuration into errors; secret option values never leave."""
-    options = getattr(receiver.target, "options", {}) or {}
-    for key, value in options.items():
-        if is_secret_option(key) and value and len(value) >= 4:
-            text = text.replace(value, "***")
+def _redact(text: str, secrets: list[str]) -> str:
+    """Receivers may echo their configuration into errors; secret values never leave."""
+    for value in secrets:
+        text = text.replace(value, "***")
     return " ".join(text.split())
+
+
+def _secrets(receiver: DeliveryReceiver) -> list[str]:
+    """Secret option values and the target URL's password and secret query values, longest
+    first (so a secret containing another is masked whole)."""
+    target = getattr(receiver, "target", None)
+    options = getattr(target, "options", None) or {}
+    found = {str(v) for k, v in options.items() if is_secret_option(k)}
+    try:
+        parts = urlsplit(getattr(target, "url", "") or "")
+        found.update((parts.password or "", unquote(parts.password or "")))
+        found.update(v for k, v in parse_qsl(parts.query) if is_secret_option(k))
+    except ValueError:
+        pass
+    return sorted((value for value in found if len(value) >= 4), key=len, reverse=True)

@@ -70,6 +70,8 @@ class Drains:
             facts = receiver.describe() or {}
         except Exception:  # deployment facts are optional; a failing probe must not stop a drain
             return
+        if not isinstance(facts, dict):
+            return
         facts = {k: v for k, v in facts.items() if isinstance(v, str | int | float | None)}
         if not facts:
             return

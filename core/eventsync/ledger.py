@@ -69,6 +69,7 @@ ON CONFLICT (target_id, seq) DO UPDATE SET
     last_attempt_at = excluded.last_attempt_at,
     next_attempt_at = excluded.next_attempt_at,
     delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at)
+WHERE deliveries.state NOT IN ('success', 'duplicate')
 """
 
 
@@ -144,7 +145,12 @@ class Ledger:
         return Batch(items, cursor_after)
 
     def record(self, target_id: int, batch: Batch, results: Iterable[DeliveryResult]) -> None:
-        """Write every outcome of one attempt and move the cursor, in one transaction."""
+        """Write every outcome of one attempt and move the cursor, in one transaction.
+
+        A delivered row is never downgraded: two drains of one target may race (`sync now`
+        beside the daemon), and the later, failed post of an event the target already has
+        must not make it due again.
+        """
         by_id = {result.event_id: result for result in results}
         now = _now_ms()
         with self.store.transaction() as conn:
@@ -262,8 +268,9 @@ class Ledger:
 
     def _next_attempt(self, now: int, attempts: int, result: DeliveryResult) -> int:
         """Backoff doubles per attempt, with jitter, capped; a longer Retry-After wins."""
-        delay = min(self.retry.max_seconds, self.retry.base_seconds * 2 ** min(attempts - 1, 30))
+        delay = self.retry.base_seconds * 2 ** min(attempts - 1, 30)
         delay *= 1 + random.uniform(-self.retry.jitter, self.retry.jitter)
+        delay = min(self.retry.max_seconds, delay)
         if result.retry_after:
             delay = max(delay, min(result.retry_after, MAX_RETRY_AFTER_SECONDS))
         return now + int(delay * 1000)

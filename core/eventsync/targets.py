@@ -13,7 +13,7 @@ import posixpath
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from eventsync.errors import TargetError
 from eventsync.receivers import Target
@@ -22,7 +22,8 @@ from eventsync.store import Schema, Store
 SCOPE_OPTIONS = ("team", "user")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SECRET_WORDS = ("token", "secret", "password", "authorization", "apikey", "api_key")
+_SECRET_WORDS = ("token", "secret", "password", "passwd", "authorization", "apikey", "api_key",
+                 "credential")
 
 SCHEMA = Schema(
     "targets",
@@ -47,13 +48,13 @@ def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, normalised path, no userinfo/query/fragment."""
     if not isinstance(url, str) or not url.strip():
         raise TargetError("a target URL must not be empty")
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
     try:
+        parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
         port = parts.port
     except ValueError as exc:
         raise TargetError(f"invalid URL {redact_url(url)!r}: {exc}") from None
+    scheme = parts.scheme.lower()
     if not scheme or not host:
         raise TargetError(f"invalid URL {redact_url(url)!r}: it needs a scheme and a host")
     if ":" in host:
@@ -74,7 +75,7 @@ def target_identity(type_name: str, url: str, options: dict[str, str] | None = N
 
 def is_secret_option(key: str) -> bool:
     """Options whose values must never be printed."""
-    lowered = key.lower()
+    lowered = key.lower().replace("-", "_")
     return lowered.startswith("header.") or any(word in lowered for word in _SECRET_WORDS)
 
 
@@ -83,17 +84,28 @@ def redact_options(options: dict[str, str]) -> dict[str, str]:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by `***`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    """The URL with any password, and the values of secret-looking query keys, as `***`.
+
+    It is used in error messages about URLs that failed to parse, so it must not fail itself:
+    an unparseable URL loses its whole userinfo instead.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//.*@", "//***@", url)
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(is_secret_option(key) for key, _ in query):
+        masked = [(k, "***" if is_secret_option(k) else v) for k, v in query]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise TargetError(
             f"invalid target name {name!r}: use 1-64 letters, digits, '_', '.' or '-',"
             " starting with a letter or digit"
