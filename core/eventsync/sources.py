@@ -47,26 +47,22 @@ class JournalSource:
 
 
 class QueueSource:
-    """Retention off: rows of the bounded offline queue, deleted once terminally handled.
+    """Retention off: the bounded offline queue, whose rows are deleted once terminally handled.
 
-    Each row is offered once per drain, so a failing row cannot keep one drain busy.
+    The queue's own source bounds the drain and offers each row once; this adapter only gives it
+    the dispatcher's batch shape.
     """
 
     def __init__(self, queue: Any) -> None:
-        self.queue = queue
-        self._offered: set[str] = set()
+        from eventsync.offline_queue import OfflineQueueSource
+
+        self.inner = OfflineQueueSource(queue)
 
     def next_batch(self, limit: int) -> Batch:
-        fresh = [e for e in self.queue.peek(limit + len(self._offered))
-                 if e.event_id not in self._offered][:limit]
-        self._offered.update(e.event_id for e in fresh)
-        return Batch([BatchItem(0, event, True) for event in fresh], None)
+        return Batch([BatchItem(0, event, True) for event in self.inner.next_batch(limit)], None)
 
     def record(self, batch: Batch, results: list[DeliveryResult]) -> None:
-        answered = {r.event_id for r in results}
-        missing = [DeliveryResult(e.event_id, "failed_transient", "no result")
-                   for e in batch.events if e.event_id not in answered]
-        self.queue.process_batch_results([*results, *missing])
+        self.inner.record(results)
 
     def estimate(self) -> int:
-        return int(self.queue.size())
+        return self.inner.estimate()
