@@ -37,6 +37,13 @@ SCHEMA = Schema(
         );
         CREATE INDEX journal_type_aggregate ON journal (event_type, aggregate_id)
         """,
+        # coalescing (coalesce.py) marks an older event superseded here, never in its own row
+        """
+        CREATE TABLE journal_superseded (
+            seq    INTEGER PRIMARY KEY,
+            by_seq INTEGER NOT NULL
+        )
+        """,
     ),
 )
 

@@ -56,8 +56,20 @@ WHERE d.target_id = ? AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <=
 ORDER BY d.next_attempt_at, d.seq LIMIT ?
 """
 _SELECT_NEW = """
-SELECT seq, body FROM journal WHERE seq > ? AND seq <= ? AND body IS NOT NULL ORDER BY seq LIMIT ?
+SELECT j.seq, j.body FROM journal j
+WHERE j.seq > ? AND j.seq <= ? AND j.body IS NOT NULL AND ({live})
+ORDER BY j.seq LIMIT ?
 """
+# Superseded events are skipped unless some target already has them (then they are history
+# every target should get). Evaluated only for the rare superseded row, via primary keys.
+_LIVE = """
+NOT EXISTS (SELECT 1 FROM journal_superseded s WHERE s.seq = j.seq)
+OR EXISTS (SELECT 1 FROM deliveries d
+           WHERE d.target_id IN (SELECT target_id FROM cursors) AND d.seq = j.seq
+             AND d.state IN ('success', 'duplicate'))
+"""
+_SELECT_NEW = _SELECT_NEW.format(live=_LIVE)
+_COUNT_NEW = f"SELECT COUNT(*) FROM journal j WHERE j.seq > ? AND j.body IS NOT NULL AND ({_LIVE})"
 _UPSERT = """
 INSERT INTO deliveries (target_id, seq, state, attempts, detail, first_attempt_at,
                         last_attempt_at, next_attempt_at, delivered_at)
@@ -172,10 +184,7 @@ class Ledger:
             (target_id,),
         )
         by_state = dict(cur.fetchall())
-        not_attempted = self.store.execute(
-            "SELECT COUNT(*) FROM journal WHERE seq > ? AND body IS NOT NULL",
-            (self.cursor(target_id),),
-        ).fetchone()[0]
+        not_attempted = self.store.execute(_COUNT_NEW, (self.cursor(target_id),)).fetchone()[0]
         return TargetCounts(
             delivered=by_state.get("success", 0) + by_state.get("duplicate", 0),
             duplicate=by_state.get("duplicate", 0),

@@ -1,12 +1,160 @@
-"""Built-in migration plugins."""
+"""Built-in migration sources for `sync migrate`: legacy OfflineQueue files and JSON Lines.
+
+A source finds its files (`discover`), may say which server scope a file belongs to
+(`scope_digest`), and reads records (`read`); the core validates, de-duplicates, records
+provenance and writes. Sources never modify what they read: queue files are opened read-only.
+See docs/lifecycle.md for the interface.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gzip
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
 
 import eventsync
+
+_QUEUE_NAME = re.compile(r"^queue(?:-(.+))?\.db$")
+_DIGEST = re.compile(r"^[0-9a-f]{16}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_REQUIRED = ("event_id", "event_type", "aggregate_id", "payload")
+_OPTIONAL = ("timestamp", "body")
+
+
+class OfflineQueueFiles:
+    """`queue.db` and every `queue-<digest>.db`: the bounded OfflineQueue's file layout."""
+
+    name = "offline-queue"
+    description = "legacy OfflineQueue files: queue.db and queue-<digest>.db"
+
+    def discover(self, path: Path) -> list[Path]:
+        if path.is_dir():
+            return sorted(p for p in path.glob("queue*.db")
+                          if p.is_file() and _QUEUE_NAME.match(p.name))
+        return [path] if path.suffix == ".db" else []
+
+    def scope_digest(self, file: Path) -> str | None:
+        """The digest in `queue-<digest>.db`; None for `queue.db` or any other name."""
+        match = _QUEUE_NAME.match(file.name)
+        digest = match.group(1) if match else None
+        return digest if digest and _DIGEST.match(digest) else None
+
+    def read(self, file: Path) -> Iterator[tuple[str, Any]]:
+        """Every row, oldest first, as `(where, event mapping or the reason it is damaged)`."""
+        with contextlib.closing(_open_read_only(file)) as conn:
+            rows = _queue_rows(conn, file)
+        for row_id, data in rows:
+            yield f"row {row_id}", _row_event(data)
+
+
+def _open_read_only(file: Path) -> sqlite3.Connection:
+    """Read without changing anything beside the file.
+
+    A read-only open of a WAL database creates `-wal`/`-shm` sidecars it cannot remove. With no
+    `-wal` present no connection has the file open in WAL mode, so it is read as immutable;
+    otherwise the WAL holds committed rows and must be read through it.
+    """
+    mode = "mode=ro" if file.with_name(file.name + "-wal").exists() else "immutable=1"
+    return sqlite3.connect(f"{file.resolve().as_uri()}?{mode}", uri=True)
+
+
+def _queue_rows(conn: sqlite3.Connection, file: Path) -> list[tuple[Any, dict[str, Any]]]:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+    if not columns:
+        raise eventsync.MigrationError(f"{file.name} has no queue table")
+    missing = [name for name in _REQUIRED if name not in columns]
+    if missing:
+        raise eventsync.MigrationError(
+            f"{file.name}: the queue table lacks column(s) {', '.join(missing)}")
+    wanted = [*_REQUIRED, *(name for name in _OPTIONAL if name in columns)]
+    order = "id" if "id" in columns else "rowid"
+    cur = conn.execute(f"SELECT {order}, {', '.join(wanted)} FROM queue ORDER BY {order}")
+    return [(row[0], dict(zip(wanted, row[1:], strict=True))) for row in cur]
+
+
+def _row_event(data: dict[str, Any]) -> Any:
+    """The row's stored event JSON when it has one, else the event rebuilt from its columns."""
+    body = data.get("body")
+    if body is not None:
+        try:
+            return json.loads(body)
+        except (TypeError, ValueError) as exc:
+            return eventsync.InvalidEvent(f"stored event JSON is damaged ({exc})")
+    try:
+        payload = json.loads(data["payload"])
+    except (TypeError, ValueError) as exc:
+        return eventsync.InvalidEvent(f"payload is not valid JSON ({exc})")
+    event = {key: data[key] for key in ("event_id", "event_type", "aggregate_id")}
+    event["payload"] = payload
+    if data.get("timestamp") is not None:
+        event["timestamp"] = _timestamp(data["timestamp"])
+    return event
+
+
+def _timestamp(value: Any) -> Any:
+    """Older queues wrote epoch numbers or offset-style ISO times; bring them to `...Z`.
+
+    A value that cannot be read is passed through unchanged, so validation names it.
+    """
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        return value
+    try:
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+        else:
+            moment = datetime.fromisoformat(str(value))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    except (ValueError, OverflowError, OSError):
+        return value
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class JsonLinesArchives:
+    """`*.jsonl` / `*.jsonl.gz`: what `sync archive` and `OfflineQueue.drain_to_file` write."""
+
+    name = "jsonl"
+    description = "JSON Lines archives (sync archive, drain_to_file), optionally gzipped"
+
+    def discover(self, path: Path) -> list[Path]:
+        if path.is_dir():
+            found = [*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")]
+            return sorted(p for p in found if p.is_file())
+        return [path] if path.name.endswith((".jsonl", ".jsonl.gz")) else []
+
+    def read(self, file: Path) -> Iterator[tuple[str, Any]]:
+        """Every non-blank line as an event mapping; an archive's `ledger` key is dropped."""
+        with _open_text(file) as handle:
+            lines = list(handle)
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                yield f"line {number}", _line_event(line)
+
+
+def _open_text(file: Path) -> TextIO:
+    if file.name.endswith(".gz"):
+        return gzip.open(file, "rt", encoding="utf-8")
+    return open(file, encoding="utf-8")
+
+
+def _line_event(line: str) -> Any:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        return eventsync.InvalidEvent(f"not valid JSON ({exc})")
+    if isinstance(data, dict):
+        data.pop("ledger", None)
+    return data
 
 
 @eventsync.hookimpl(trylast=True)
 def register_migration_sources(register: Callable[[type], None]) -> None:
     """Built-in migration sources; trylast so a third party's hook runs first."""
+    register(OfflineQueueFiles)
+    register(JsonLinesArchives)

@@ -12,6 +12,9 @@ SUBCOMMANDS = {
     "retry": "eventsync.cli.drain_cmd:retry",
     "status": "eventsync.cli.status_cmd:status",
     "config": "eventsync.cli.config_cmd:config",
+    "gc": "eventsync.cli.gc_cmd:gc",
+    "archive": "eventsync.cli.archive_cmd:archive",
+    "migrate": "eventsync.cli.migrate_cmd:migrate",
 }
 
 
