@@ -66,9 +66,10 @@ def drain(
     """Post everything `source` has due through `receiver` and record each outcome.
 
     The receiver's gate is checked first unless the caller already did (`ReceiverNotReady`
-    propagates and nothing is recorded). The drain stops early after a few consecutive batches
-    that failed entirely and transiently: the target is unreachable, and posting the rest would
-    only burn attempts.
+    propagates and nothing is recorded; after a batch that failed entirely the gate is checked
+    again, so a server refusing credentials stops the drain at once). It stops early after a
+    few consecutive batches that failed entirely and transiently: the target is unreachable,
+    and posting the rest would only burn attempts.
     """
     report = DrainReport(receiver.target.name)
     if preflight:
@@ -84,6 +85,7 @@ def drain(
         if progress is not None:
             progress(len(results))
         if all(r.status is DeliveryStatus.FAILED_TRANSIENT for r in results):
+            receiver.preflight()
             failed_batches += 1
             if failed_batches >= UNREACHABLE_AFTER:
                 report.stopped = f"target unreachable: {results[0].detail}"

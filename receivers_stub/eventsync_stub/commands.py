@@ -1,0 +1,104 @@
+"""`eventsync stub serve`: the stub receiver as a long-running command.
+
+The first stdout line is `listening on http://HOST:PORT`, flushed at once, so that a script or a
+test can start it with `--port 0` and read the URL. SIGINT and SIGTERM end it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+import eventsync
+
+FAULT_HELP = "Scripted faults, for tests: see docs/batch-api.md."
+
+
+@click.group("stub")
+def stub() -> None:
+    """A real localhost receiver for demos and tests (plugin eventsync-stub)."""
+
+
+@stub.command("serve", epilog=FAULT_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port to bind; 0 picks a free one.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Keep received events in this SQLite file (default: in memory).")
+@click.option("--max-event-bytes", type=click.IntRange(min=1), default=None,
+              help="Answer failed_permanent for an event whose JSON is larger.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=None,
+              help="Answer HTTP 413 to a request body that is larger.")
+@click.option("--reject-type", "reject_types", multiple=True, metavar="TYPE",
+              help="Answer rejected for events of this type (repeatable).")
+@click.option("--fail-every", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Answer every Nth batch request with HTTP 503 and Retry-After: 1.")
+@click.option("--drop-every", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Store every Nth batch, then cut the connection mid-response.")
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Delay each batch request by N ms.")
+@click.option("--auth-token-env", metavar="VAR", default=None,
+              help="Require `Authorization: Bearer <value of $VAR>` (else HTTP 401).")
+@click.option("--private-teamspace", is_flag=True,
+              help='Answer batches with HTTP 403 {"code": "private_teamspace"}.')
+@click.option("--instance-id", default=None, help="Fixed server_instance_id (default: random).")
+@click.option("--deployment-id", default="eventsync-stub", show_default=True)
+@click.option("--environment-name", default="local", show_default=True)
+@click.option("--git-sha", default=None)
+def serve(host: str, port: int, db: Path | None, auth_token_env: str | None,
+          **options: Any) -> None:
+    """Serve the batch API until SIGINT or SIGTERM."""
+    from eventsync_stub.server import StubServer
+
+    options["auth_token"] = _token_from(auth_token_env)
+    try:
+        server = StubServer(host, port, db, **options)
+    except sqlite3.Error as exc:
+        raise eventsync.StorageError(f"cannot open --db {db}: {exc}") from None
+    try:
+        server.start()
+    except OSError as exc:
+        server.stop()
+        raise eventsync.EventSyncError(f"cannot listen on {host}:{port}: "
+                                       f"{exc.strerror or exc}") from None
+    _serve_until_signalled(server)
+
+
+def _token_from(variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    token = os.environ.get(variable, "")
+    if not token:
+        raise eventsync.ConfigError(f"--auth-token-env: environment variable {variable} is not set")
+    return token
+
+
+def _serve_until_signalled(server: Any) -> None:
+    """Handlers go in before the first line is printed: a script may signal as soon as it reads
+    the URL, and the default SIGTERM action would end the process without closing the db."""
+    stop = threading.Event()
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in wanted}
+    try:
+        click.echo(f"listening on {server.url}")
+        sys.stdout.flush()
+        if not server.loopback:
+            click.echo(f"eventsync-stub: warning: {server.host} is not a loopback address; "
+                       "anyone who can reach this machine can post events", err=True)
+        while not stop.wait(0.1):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        held = server.app.storage.count()
+        server.stop()
+    if sys.stderr.isatty():
+        click.echo(f"eventsync-stub: stopped; holding {held} events after "
+                   f"{server.app.batch_requests} batch requests", err=True)

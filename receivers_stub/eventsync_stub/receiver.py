@@ -1,0 +1,54 @@
+"""The `stub` receiver type: posts batches to a stub server (`eventsync stub serve`).
+
+It carries no credentials. Against a server that demands them (`--auth-token-env`) the batch is
+answered `failed_transient` as the contract says, and the receiver then reports not-ready before
+posting anything else, so the drain stops with the server's reason instead of retrying blindly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import eventsync
+
+HEALTH_KEYS = ("server_instance_id", "deployment_id", "environment_name", "git_sha")
+
+
+class StubReceiver(eventsync.DeliveryReceiver):
+    """Delivers to an eventsync stub server over HTTP; target option `timeout` (read seconds)."""
+
+    type_name = "stub"
+    description = "a local eventsync stub server (eventsync stub serve); no credentials"
+
+    def __init__(self, target: eventsync.Target) -> None:
+        super().__init__(target)
+        self.base_url = target.url.rstrip("/")
+        self.client = eventsync.BatchClient(self.base_url + eventsync.BatchClient.BATCH_PATH,
+                                            timeout=(5.0, _read_timeout(target)))
+
+    def preflight(self) -> None:
+        self.client.check_ready()
+
+    def deliver(self, events: list[eventsync.Event]) -> list[eventsync.DeliveryResult]:
+        self.client.check_ready()
+        return self.client.post_batch(events)
+
+    def describe(self) -> dict[str, Any]:
+        facts = self.client.get_json(self.base_url + eventsync.BatchClient.HEALTH_PATH) or {}
+        return {key: facts[key] for key in HEALTH_KEYS
+                if isinstance(facts.get(key), str | None) and key in facts}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _read_timeout(target: eventsync.Target) -> float:
+    raw = target.options.get("timeout", "30")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise eventsync.TargetError(
+            f"target {target.name}: option timeout={raw!r} must be a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise eventsync.TargetError(f"target {target.name}: option timeout must be 0-3600 seconds")
+    return value
