@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
-from eventsync.authority import resolve_authority
+from eventsync.audit import DROPPED_LOCAL, REFUSED_DISCARD, AuditLog
+from eventsync.authority import Problem, resolve_authority
 from eventsync.cli.context import AppContext, app, emit_json
-from eventsync.config import load_config
+from eventsync.config import EventSyncConfig, load_config
 from eventsync.drains import RESET_KEY
+from eventsync.gc import gc_preview, journal_growth, parse_duration
 from eventsync.ledger import Ledger
 from eventsync.receivers import Target
 from eventsync.targets import TargetRegistry, redact_url
@@ -42,22 +43,36 @@ def build_status(ctx: AppContext) -> dict[str, Any]:
     registry = TargetRegistry(ctx.store)
     authority = resolve_authority(registry, config, plugins=ctx.plugins, check_gate=True,
                                   legacy_queue_dir=ctx.home)
+    problems = [*authority.problems, *_config_problems(config)]
     ledger = Ledger(ctx.store)
     active = authority.target.name if authority.target else None
+    audit = AuditLog(ctx.store)
     return {
-        "journal": _journal(ctx),
+        "journal": {**journal_growth(ctx.store), "gc": _gc_preview(ctx, config)},
         "targets": [_target_status(t, ledger, active) for t in registry.list()],
-        "authority": authority.to_dict(),
+        "authority": {**authority.to_dict(), "problems": [p.to_dict() for p in problems]},
         "config": {"preset": config.preset, "retention": config.retention,
                    "delivery": config.delivery},
+        "audit": {"refused_discards": audit.count(REFUSED_DISCARD),
+                  "dropped_local": audit.counter(DROPPED_LOCAL)},
     }
 
 
-def _journal(ctx: AppContext) -> dict[str, Any]:
-    stats = ctx.journal.stats()
-    oldest = stats["oldest_appended_at"]
-    age = round(time.time() - oldest / 1000, 1) if oldest else None
-    return {"events": stats["events"], "bytes": stats["bytes"], "oldest_age_seconds": age}
+def _config_problems(config: EventSyncConfig) -> list[Problem]:
+    return [Problem(f"config.toml has unknown key {key!r} (kept, ignored)",
+                    f"eventsync sync config show; remove {key} from config.toml")
+            for key in config.unknown_keys]
+
+
+def _gc_preview(ctx: AppContext, config: EventSyncConfig) -> dict[str, Any]:
+    """What a gc with the configured policy would free; a bad setting shows as `error`."""
+    try:
+        older = parse_duration(config.gc_older_than) if config.gc_older_than else None
+    except Exception as exc:  # status must render even with a bad gc setting
+        return {"policy": config.gc_policy, "events": None, "bytes": None, "protected": None,
+                "error": str(exc)}
+    return gc_preview(ctx.store, ctx.plugins, config.gc_policy, older_than=older,
+                      max_events=config.gc_max_events)
 
 
 def _target_status(target: Target, ledger: Ledger, active: str | None) -> dict[str, Any]:
@@ -77,7 +92,15 @@ def _target_status(target: Target, ledger: Ledger, active: str | None) -> dict[s
 
 def _print_human(report: dict[str, Any]) -> None:
     journal = report["journal"]
-    click.echo(f"journal: {journal['events']} events, {journal['bytes']} bytes")
+    click.echo(f"journal: {journal['events']} events, {journal['bytes']} bytes of payload, "
+               f"{journal['disk_bytes']} bytes on disk")
+    gc = journal["gc"]
+    if gc["events"]:
+        click.echo(f"  gc ({gc['policy']}) would free {gc['events']} events, {gc['bytes']} bytes")
+    audit = report["audit"]
+    if audit["refused_discards"] or audit["dropped_local"]:
+        click.echo(f"opt-out: {audit['dropped_local']} local events dropped, "
+                   f"{audit['refused_discards']} teamspace events kept (discard refused)")
     config = report["config"]
     click.echo(f"config: preset {config['preset'] or '-'}, retention "
                f"{'on' if config['retention'] else 'off'}, delivery {config['delivery']}")
