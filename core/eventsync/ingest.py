@@ -6,10 +6,11 @@ retention and opt-out policy is applied in exactly one place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from eventsync.errors import InvalidEvent
+from eventsync.errors import DuplicateEventId, InvalidEvent
 from eventsync.events import Event
 from eventsync.journal import AppendReport, Journal
 
@@ -33,14 +34,18 @@ class Ingest:
                 )
         try:
             return self.journal.ingest(item for _, item in numbered)
-        except InvalidEvent as exc:
-            raise InvalidEvent(_with_line(str(exc), numbered)) from None
+        except (InvalidEvent, DuplicateEventId) as exc:
+            raise type(exc)(_with_line(str(exc), numbered)) from None
 
 
 def _with_line(message: str, numbered: Sequence[tuple[int, Any]]) -> str:
-    """Rewrite the journal's `event N:` prefix as the file's line number."""
-    prefix, _, rest = message.partition(": ")
-    if prefix.startswith("event ") and prefix[6:].isdigit():
-        line = numbered[int(prefix[6:]) - 1][0]
-        return f"line {line}: {rest}; nothing was written"
-    return message
+    """Rewrite the journal's `event N` references as the file's line numbers."""
+    def to_line(match: re.Match[str]) -> str:
+        return f"{match.group(1)}line {numbered[int(match.group(2)) - 1][0]}"
+
+    text = _EVENT_REF.sub(to_line, message)
+    return text if text.endswith("nothing was written") else f"{text}; nothing was written"
+
+
+# Only the journal's own wording is rewritten, never a user's value quoted inside a message.
+_EVENT_REF = re.compile(r"(^|also used by )event ([0-9]+)\b")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsync.errors import DuplicateEventId, InvalidEvent
-from eventsync.events import MAX_EVENT_BYTES, Event, build_event
+from eventsync.events import MAX_EVENT_BYTES, Event, build_event, canonical_json
 from eventsync.home import DB_NAME, resolve_home
 from eventsync.store import Schema, Store
 
@@ -101,41 +101,54 @@ class Journal:
         return self.append_event(data)
 
     def append_event(self, data: dict[str, Any] | Event) -> Event:
-        """Append one event given as a mapping of Event JSON keys (or an Event)."""
+        """Append one event given as a mapping of Event JSON keys (or an Event).
+
+        One autocommit INSERT is one transaction: it takes the write lock before it reads, so it
+        waits on `busy_timeout` like `BEGIN IMMEDIATE` would, without a BEGIN and a COMMIT that
+        together cost about as much as validating and encoding the event.
+        """
         event = self._build(data)
-        with self.store.transaction() as conn:
-            cur = conn.execute(_INSERT, _row(event))
-            if cur.rowcount == 1:
-                return event
-            return self._resolve_existing(conn, event, _given_timestamp(data))
+        if self.store.execute(_INSERT, _row(event, _now_ms())).rowcount == 1:
+            return event
+        return self._resolve_existing(event, _given_timestamp(data))
 
     def append_many(self, items: Iterable[dict[str, Any] | Event]) -> list[Event]:
         """Validate every event first, then store them one transaction per 1,000."""
         return self.ingest(items).events
 
     def ingest(self, items: Iterable[dict[str, Any] | Event]) -> AppendReport:
-        """`append_many` with counts: bad input anywhere raises before anything is written."""
-        pending: list[tuple[Event, bool]] = []
-        for index, item in enumerate(items, start=1):
+        """`append_many` with counts: bad input anywhere raises before anything is written.
+
+        Only events whose caller chose the `event_id` can collide, so only those are remembered
+        (with whether the timestamp was chosen too) and checked against the journal and each
+        other before the first chunk is written; the rest stay a flat list, cheap to hold.
+        """
+        events: list[Event] = []
+        chosen: dict[int, bool] = {}
+        build = self._build
+        for index, item in enumerate(items):
             try:
-                pending.append((self._build(item), _given_timestamp(item)))
+                events.append(build(item))
             except InvalidEvent as exc:
-                raise InvalidEvent(f"event {index}: {exc}") from None
-        self._refuse_conflicts(pending)
+                raise InvalidEvent(f"event {index + 1}: {exc}") from None
+            if _given_id(item):
+                chosen[index] = _given_timestamp(item)
+        self._refuse_conflicts(events, chosen)
         stored: list[Event] = []
         appended = 0
-        for start in range(0, len(pending), CHUNK):
-            chunk = pending[start:start + CHUNK]
+        for start in range(0, len(events), CHUNK):
+            chunk = events[start:start + CHUNK]
             with self.store.transaction() as conn:
                 before = conn.total_changes
-                conn.executemany(_INSERT, [_row(event) for event, _ in chunk])
+                now = _now_ms()  # one transaction, one append time
+                conn.executemany(_INSERT, [_row(event, now) for event in chunk])
                 inserted = conn.total_changes - before
                 if inserted == len(chunk):
-                    stored.extend(event for event, _ in chunk)
+                    stored.extend(chunk)
                 else:
-                    stored.extend(self._settle_chunk(conn, chunk))
+                    stored.extend(self._settle_chunk(conn, chunk, start, chosen))
             appended += inserted
-        return AppendReport(stored, appended, len(pending) - appended)
+        return AppendReport(stored, appended, len(events) - appended)
 
     def get(self, event_id: str) -> Event | None:
         """The stored event with this id, or None (also None once gc removed its body)."""
@@ -190,50 +203,79 @@ class Journal:
             data = data.to_dict()
         return build_event(data, max_event_bytes=self.max_event_bytes)
 
-    def _refuse_conflicts(self, pending: list[tuple[Event, bool]]) -> None:
-        """Find id collisions with a different body before writing anything."""
-        for start in range(0, len(pending), 500):
-            chunk = {event.event_id: (event, given) for event, given in pending[start:start + 500]}
-            marks = ",".join("?" * len(chunk))
+    def _refuse_conflicts(self, events: list[Event], chosen: dict[int, bool]) -> None:
+        """Find id collisions with a different body, in the batch or on disk, before writing."""
+        first: dict[str, int] = {}
+        for index, given in chosen.items():
+            event = events[index]
+            seen = first.setdefault(event.event_id, index)
+            if seen != index and not _same_event(event, events[seen].to_json(), given):
+                raise DuplicateEventId(
+                    f"event {index + 1}: event_id {event.event_id} is also used by event"
+                    f" {seen + 1} with a different body; nothing was written"
+                )
+        ids = list(first)
+        for start in range(0, len(ids), 500):
+            part = tuple(ids[start:start + 500])
+            marks = ",".join("?" * len(part))
             cur = self.store.execute(
-                f"SELECT event_id, body FROM journal WHERE event_id IN ({marks})", tuple(chunk)
+                f"SELECT event_id, body FROM journal WHERE event_id IN ({marks})", part
             )
             for event_id, body in cur:
-                event, given = chunk[event_id]
-                if body is not None and not _same_event(event, body, given):
-                    raise DuplicateEventId(_conflict_message(event_id))
+                index = first[event_id]
+                if body is None or not _same_event(events[index], body, chosen[index]):
+                    raise DuplicateEventId(
+                        f"event {index + 1}: {_conflict_message(event_id, body)}"
+                    )
 
-    def _settle_chunk(self, conn: Any, chunk: list[tuple[Event, bool]]) -> list[Event]:
+    def _settle_chunk(self, conn: Any, chunk: list[Event], start: int,
+                      chosen: dict[int, bool]) -> list[Event]:
+        """Some rows of the chunk already existed: return the stored event for each of those.
+
+        A conflict found here (another process wrote the id after `_refuse_conflicts` looked)
+        raises inside the transaction, so this chunk is rolled back.
+        """
         out = []
-        for event, given in chunk:
+        for offset, event in enumerate(chunk):
             row = conn.execute(
                 "SELECT body FROM journal WHERE event_id = ?", (event.event_id,)
             ).fetchone()
             if row[0] == event.to_json():
                 out.append(event)
-            elif row[0] is not None and _same_event(event, row[0], given):
+            elif row[0] is not None and _same_event(event, row[0],
+                                                    chosen.get(start + offset, True)):
                 out.append(Event.from_json(row[0]))
             else:
-                raise DuplicateEventId(_conflict_message(event.event_id))
+                raise DuplicateEventId(_conflict_message(event.event_id, row[0]))
         return out
 
-    def _resolve_existing(self, conn: Any, event: Event, given: bool) -> Event:
-        row = conn.execute(
+    def _resolve_existing(self, event: Event, given: bool) -> Event:
+        """The INSERT found the id taken; the journal is append-only, so reading it now is safe."""
+        row = self.store.execute(
             "SELECT body FROM journal WHERE event_id = ?", (event.event_id,)
         ).fetchone()
         if row is not None and row[0] is not None and _same_event(event, row[0], given):
             return Event.from_json(row[0])
-        raise DuplicateEventId(_conflict_message(event.event_id))
+        raise DuplicateEventId(_conflict_message(event.event_id, row[0] if row else ""))
 
 
-def _row(event: Event) -> tuple[Any, ...]:
+def _row(event: Event, appended_at: int) -> tuple[Any, ...]:
     body = event.to_json()
-    return (event.event_id, event.event_type, event.aggregate_id, event.family, body,
-            len(body.encode("utf-8")), time.time_ns() // 1_000_000)
+    size = len(body) if body.isascii() else len(body.encode("utf-8"))  # isascii() is O(1)
+    return (event.event_id, event.event_type, event.aggregate_id, event.family, body, size,
+            appended_at)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _given_timestamp(data: dict[str, Any] | Event) -> bool:
     return isinstance(data, Event) or data.get("timestamp") is not None
+
+
+def _given_id(data: dict[str, Any] | Event) -> bool:
+    return isinstance(data, Event) or data.get("event_id") is not None
 
 
 def _same_event(event: Event, stored_body: str, timestamp_given: bool) -> bool:
@@ -242,9 +284,13 @@ def _same_event(event: Event, stored_body: str, timestamp_given: bool) -> bool:
         return True
     if timestamp_given:
         return False
-    stored = Event.from_json(stored_body)
-    return stored.to_dict() | {"timestamp": event.timestamp} == event.to_dict()
+    stored = Event.from_json(stored_body).to_dict() | {"timestamp": event.timestamp}
+    # compared as canonical JSON, not as dicts: in Python 1 == 1.0 == True, in JSON they differ
+    return canonical_json(stored) == event.to_json()
 
 
-def _conflict_message(event_id: str) -> str:
+def _conflict_message(event_id: str, stored_body: str | None = "") -> str:
+    if stored_body is None:
+        return (f"event_id {event_id} was appended before and its body removed by gc;"
+                " nothing was written")
     return f"event_id {event_id} already exists with a different body; nothing was written"

@@ -74,7 +74,7 @@ def allowed_distributions(environ: dict[str, str] | None = None) -> set[str] | N
     raw = env.get("EVENTSYNC_LOAD_PLUGINS")
     if raw is None:
         return None
-    return {normalise_dist(part) for part in raw.split(",") if part.strip()}
+    return {normalise_dist(part.strip()) for part in raw.split(",") if part.strip()}
 
 
 def strict_mode(environ: dict[str, str] | None = None) -> bool:
@@ -102,12 +102,14 @@ class Plugins:
             self._collect(kind)
 
     def register_plugin(self, module: Any, name: str) -> None:
-        """Register an in-process plugin object (tests, embedding applications)."""
+        """Register an in-process plugin object (tests, embedding applications).
+
+        Only the new plugin's hooks run: calling everyone's again would repeat their entries in
+        the listing and their warnings.
+        """
         self._register_module(module, name, builtin=False)
         for kind in REGISTRY_HOOKS:
-            self.registries[kind].clear()
-            self.conflicts[kind].clear()
-            self._collect(kind)
+            self._collect(kind, only=name)
 
     def receiver_types(self) -> dict[str, Registered]:
         return dict(sorted(self.registries["receivers"].items()))
@@ -189,10 +191,12 @@ class Plugins:
             return
         info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or [])
 
-    def _collect(self, kind: str) -> None:
+    def _collect(self, kind: str, only: str | None = None) -> None:
         hook = getattr(self.pm.hook, REGISTRY_HOOKS[kind])
         for impl in reversed(hook.get_hookimpls()):
             plugin = impl.plugin_name
+            if only is not None and plugin != only:
+                continue
 
             def register(item: Any, _plugin: str = plugin) -> None:
                 self._add(kind, item, _plugin)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,10 +81,31 @@ def connect(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqli
             timeout=busy_timeout_ms / 1000,
         )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn, busy_timeout_ms)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """Switch a new file to WAL, waiting out other processes doing the same.
+
+    Leaving rollback mode needs an exclusive lock; when several processes open a brand-new file
+    at once, each holds a shared lock while asking for it, and SQLite answers "database is
+    locked" at once instead of calling the busy handler (waiting could deadlock). Backing off
+    and retrying resolves it: the first to succeed makes the mode persistent for everyone.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class Store:
@@ -138,9 +160,15 @@ class Store:
                 raise
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
-        """One autocommit statement with errors translated."""
-        with sqlite_errors(self.path):
+        """One autocommit statement (itself a transaction) with errors translated.
+
+        A plain try/except rather than `sqlite_errors()`: this is on every append's path, where
+        a generator context manager's microsecond is a measurable share of the cost.
+        """
+        try:
             return self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageError(describe_sqlite_error(exc, self.path)) from exc
 
     def ensure(self, schema: Schema) -> None:
         """Bring `schema`'s component up to date, once per Store and component."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, TextIO
+import sys
+from typing import Any, BinaryIO
 
 import click
 
@@ -38,15 +40,16 @@ def append_cmd(event_type: str, aggregate_id: str, payload: str, family: str,
 
 
 @events.command("import")
-@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.argument("source", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print {appended, duplicates} as JSON.")
-def import_cmd(source: TextIO, as_json: bool) -> None:
+def import_cmd(source: str, as_json: bool) -> None:
     """Import events from a JSON Lines file (one event object per line; - for stdin).
 
     Every line is validated first: a bad line is reported with its number and nothing of the
     file is written.
     """
-    items = list(_read_jsonl(source))
+    with _open_source(source) as stream:
+        items = _read_jsonl(stream)
     report = app().ingest.import_many(items)
     if as_json:
         emit_json({"appended": report.appended, "duplicates": report.duplicates})
@@ -81,10 +84,28 @@ def _parse_payload(text: str) -> dict[str, Any]:
     return value
 
 
-def _read_jsonl(source: TextIO) -> list[tuple[int, Any]]:
+def _open_source(source: str) -> contextlib.AbstractContextManager[BinaryIO]:
+    """Bytes, not text: a line that is not UTF-8 is then reported by number, not as a crash.
+
+    A file that cannot be opened is a one-line error rather than click's multi-line usage text.
+    Standard input is left open for the caller's process.
+    """
+    if source == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
+    try:
+        return open(source, "rb")
+    except OSError as exc:
+        raise click.FileError(source, hint=exc.strerror or str(exc)) from None
+
+
+def _read_jsonl(source: BinaryIO) -> list[tuple[int, Any]]:
     """Parse every line before anything is written; blank lines are skipped."""
     items = []
-    for number, line in enumerate(source, start=1):
+    for number, raw in enumerate(source, start=1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise InvalidEvent(f"line {number}: not valid UTF-8; nothing was written") from None
         if not line.strip():
             continue
         try:
