@@ -79,7 +79,7 @@ def run(argv: list[str] | None = None) -> int:
         click.echo("eventsync: aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"eventsync: error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -98,6 +98,6 @@ def run(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
