@@ -7,10 +7,12 @@ Both speak the same two calls, so the dispatcher has one loop whatever the reten
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
+from eventsync.config import EventSyncConfig
 from eventsync.ledger import Batch, BatchItem, Ledger
-from eventsync.receivers import DeliveryResult
+from eventsync.receivers import DeliveryResult, Target
 
 
 class DeliverySource(Protocol):
@@ -66,3 +68,19 @@ class QueueSource:
 
     def estimate(self) -> int:
         return self.inner.estimate()
+
+
+def open_queue(target: Target | None, home: Path | None, config: EventSyncConfig) -> Any:
+    """The bounded offline queue for `target`'s scope (`queue.db` when there is no target).
+
+    The file name follows the legacy rule (`queue-<digest>.db` over `url|user|team`), so files
+    written here are exactly what `sync migrate` knows how to read.
+    """
+    from eventsync.offline_queue import OfflineQueue, build_queue_scope, default_queue_db_path
+
+    scope = None
+    if target is not None:
+        scope = build_queue_scope(target.url, target.options.get("user"),
+                                  target.options.get("team"))
+    return OfflineQueue(default_queue_db_path(scope, home), max_queue_size=config.max_queue_size,
+                        coalesce_types=config.coalesce_types)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from eventsync.config import EventSyncConfig, load_config
 from eventsync.home import DB_NAME, resolve_home
 from eventsync.ingest import Ingest
 from eventsync.journal import Journal
@@ -39,8 +40,19 @@ class AppContext:
         return Journal(self.store)
 
     @cached_property
+    def config(self) -> EventSyncConfig:
+        return load_config(self.home)
+
+    @cached_property
     def ingest(self) -> Ingest:
-        return Ingest(self.journal)
+        """Ingest with the configured policy; retention off needs the one active target."""
+        target = None
+        if not self.config.retention and self.config.delivers:
+            from eventsync.authority import resolve_authority
+            from eventsync.targets import TargetRegistry
+
+            target = resolve_authority(TargetRegistry(self.store), self.config).target
+        return Ingest(self.journal, self.config, home=self.home, target=target)
 
     @cached_property
     def plugins(self) -> Plugins:

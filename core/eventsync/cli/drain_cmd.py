@@ -17,12 +17,18 @@ from eventsync.drains import Drains
 from eventsync.errors import AuthorityError, ReceiverNotReady
 from eventsync.ledger import Ledger, RetryPolicy
 from eventsync.receivers import Target
+from eventsync.sources import QueueSource, open_queue
 from eventsync.targets import TargetRegistry
 
 
 def drains_for(ctx: AppContext, config: EventSyncConfig) -> Drains:
+    """Drains over the journal, or over the target's offline queue when retention is off."""
     retry = RetryPolicy(config.retry_base_seconds, config.retry_max_seconds)
-    return Drains(ctx.store, ctx.plugins, home=ctx.home, retry=retry)
+    queue_source = None
+    if not config.retention:
+        def queue_source(target: Target) -> QueueSource:
+            return QueueSource(open_queue(target, ctx.home, config))
+    return Drains(ctx.store, ctx.plugins, home=ctx.home, retry=retry, queue_source=queue_source)
 
 
 def resolve_target(ctx: AppContext, config: EventSyncConfig, flag: str | None) -> Target | None:

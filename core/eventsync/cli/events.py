@@ -55,6 +55,8 @@ def import_cmd(source: str, as_json: bool) -> None:
         emit_json({"appended": report.appended, "duplicates": report.duplicates})
     else:
         click.echo(str(report.appended))
+    if report.dropped:
+        click.echo(f"opt-out: {report.dropped} local events dropped", err=True)
 
 
 @events.command("list")
