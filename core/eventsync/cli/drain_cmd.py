@@ -13,6 +13,7 @@ from eventsync.authority import resolve_authority
 from eventsync.cli.context import AppContext, app, emit_json
 from eventsync.config import EventSyncConfig, load_config
 from eventsync.dispatcher import DEFAULT_BATCH_SIZE, DrainReport
+from eventsync.drain_runner import DrainOutcome, DrainRunner, scheduler_config
 from eventsync.drains import Drains
 from eventsync.errors import AuthorityError, ReceiverNotReady
 from eventsync.ledger import Ledger, RetryPolicy
@@ -47,33 +48,62 @@ def resolve_target(ctx: AppContext, config: EventSyncConfig, flag: str | None) -
 
 @click.command("now")
 @click.option("--target", "target_name", default=None, help="Drain this target, not the active.")
+@click.option("--all", "every", is_flag=True, help="Drain every target, concurrently per host.")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=None,
-              help=f"Events per request (default {DEFAULT_BATCH_SIZE}, or config batch_size).")
+              help=f"Events per request (default {DEFAULT_BATCH_SIZE}, or delivery.batch_size).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def now(target_name: str | None, batch_size: int | None, as_json: bool) -> None:
+def now(target_name: str | None, every: bool, batch_size: int | None, as_json: bool) -> None:
     """Drain the active (or named) target until nothing is due."""
     ctx = app()
     config = load_config(ctx.home)
-    target = resolve_target(ctx, config, target_name)
-    if target is None:
-        _explain_no_delivery(as_json)
-        return
-    size = batch_size or config.batch_size
-    try:
-        with _progress(enabled=not as_json and sys.stdout.isatty()) as bar:
-            report = drains_for(ctx, config).drain_target(
-                target, batch_size=size, progress=bar.update, on_start=bar.start)
-    except ReceiverNotReady as exc:
-        raise ReceiverNotReady(f"target {target.name} is not ready: {exc}") from None
-    _print_report(report, as_json)
+    if every:
+        targets = TargetRegistry(ctx.store).list()
+    else:
+        target = resolve_target(ctx, config, target_name)
+        if target is None:
+            _explain_no_delivery(as_json)
+            return
+        targets = [target]
+    with _progress(enabled=not as_json and sys.stdout.isatty() and not every) as bar:
+        runner = DrainRunner(drains_for(ctx, config), ctx.home, scheduler_config(config),
+                             batch_size=batch_size or config.batch_size, progress=bar.update,
+                             on_start=bar.start)
+        try:
+            outcomes = runner.run(targets)
+        finally:
+            runner.close()
+    _finish([outcomes[t.name] for t in targets if t.name in outcomes], as_json, every)
 
 
-def _print_report(report: DrainReport, as_json: bool) -> None:
+def _finish(outcomes: list[DrainOutcome], as_json: bool, every: bool) -> None:
+    """Print every report; a target whose gate or plugin failed makes the exit status 1."""
+    failures = [o for o in outcomes if o.error is not None]
+    reports = [o.report for o in outcomes if o.report is not None]
     if as_json:
-        data = report.to_dict()
-        data.pop("stopped")
-        emit_json(data)
-        return
+        rows = [_json_report(r) for r in reports]
+        if every:
+            emit_json(rows + [{"target": o.target, "error": str(o.error)} for o in failures])
+        elif rows:
+            emit_json(rows[0])
+    else:
+        for report in reports:
+            _print_report(report)
+    for failure in failures:
+        message = str(failure.error)
+        if isinstance(failure.error, ReceiverNotReady):
+            message = f"target {failure.target} is not ready: {message}"
+        click.echo(f"eventsync: error: {message}", err=True)
+    if failures:
+        click.get_current_context().exit(1)
+
+
+def _json_report(report: DrainReport) -> dict[str, Any]:
+    data = report.to_dict()
+    data.pop("stopped")
+    return data
+
+
+def _print_report(report: DrainReport) -> None:
     click.echo(
         f"{report.target}: {report.attempted} attempted, {report.delivered} delivered, "
         f"{report.duplicate} duplicate, {report.retrying} retrying, "
