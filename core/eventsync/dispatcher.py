@@ -62,6 +62,7 @@ def drain(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     preflight: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> DrainReport:
     """Post everything `source` has due through `receiver` and record each outcome.
 
@@ -76,6 +77,9 @@ def drain(
         receiver.preflight()
     failed_batches = 0
     while True:
+        if should_stop is not None and should_stop():
+            report.stopped = "stopped on request"
+            return report
         batch = source.next_batch(batch_size)
         if not batch.items:
             return report

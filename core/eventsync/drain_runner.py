@@ -24,6 +24,7 @@ from eventsync.work import KeyedLimiter, Scheduler, SchedulerConfig, WorkQueue, 
 from eventsync.work.queue import Job
 
 WAIT_POLL_SECONDS = 0.2
+FINISHED_JOB_RETENTION_SECONDS = 24 * 3600
 
 
 def drain_key(target: Target) -> str:
@@ -49,6 +50,7 @@ class DrainRunner:
     batch_size: int = DEFAULT_BATCH_SIZE
     progress: Callable[[int], None] | None = None
     on_start: Callable[[int], None] | None = None
+    should_stop: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue(self.home / DB_NAME, max_attempts=self.config.max_job_attempts)
@@ -59,6 +61,7 @@ class DrainRunner:
         """Drain `targets` concurrently; with `wait`, a drain held elsewhere is waited for."""
         wanted = {t.name: t for t in targets}
         self.queue.reclaim_dead_owners()
+        self.queue.purge_finished(FINISHED_JOB_RETENTION_SECONDS)
         while True:
             for target in wanted.values():
                 if target.name not in self.outcomes:
@@ -80,7 +83,8 @@ class DrainRunner:
         try:
             target = self.drains.targets.get(name)
             report = self.drains.drain_target(target, batch_size=self.batch_size,
-                                              progress=self.progress, on_start=self.on_start)
+                                              progress=self.progress, on_start=self.on_start,
+                                              should_stop=self.should_stop)
         except EventSyncError as exc:
             self.outcomes[name] = DrainOutcome(name, error=exc)
             return "skipped"

@@ -50,7 +50,8 @@ class Drains:
 
     def drain_target(self, target: Target, *, batch_size: int = DEFAULT_BATCH_SIZE,
                      progress: Callable[[int], None] | None = None,
-                     on_start: Callable[[int], None] | None = None) -> DrainReport:
+                     on_start: Callable[[int], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> DrainReport:
         """Preflight, record deployment facts, then drain until nothing is due."""
         receiver = self.open_receiver(target)
         try:
@@ -60,7 +61,7 @@ class Drains:
             if on_start is not None:
                 on_start(getattr(source, "estimate", lambda: 0)())
             return drain(receiver, source, batch_size=batch_size, progress=progress,
-                         preflight=False)
+                         preflight=False, should_stop=should_stop)
         finally:
             receiver.close()
 

@@ -32,6 +32,7 @@ class Faults:
     fail_every: int | None = None
     drop_every: int | None = None
     latency_ms: int = 0
+    reply_delay_ms: int = 0
     auth_token: str | None = field(default=None, repr=False)
     private_teamspace: bool = False
 
@@ -104,8 +105,10 @@ class StubApp:
         events, problem = _parse(raw, encoding)
         if problem is not None:
             return problem
-        return Reply(200, {"results": self._results(events)},
-                     drop=_every(faults.drop_every, number))
+        results = self._results(events)
+        if faults.reply_delay_ms:
+            time.sleep(faults.reply_delay_ms / 1000)
+        return Reply(200, {"results": results}, drop=_every(faults.drop_every, number))
 
     def _gate(self, authorization: str | None) -> Reply | None:
         token = self.faults.auth_token

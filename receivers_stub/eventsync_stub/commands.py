@@ -44,6 +44,8 @@ def stub() -> None:
               help="Store every Nth batch, then cut the connection mid-response.")
 @click.option("--latency-ms", type=click.IntRange(min=0), default=0, metavar="N",
               help="Delay each batch request by N ms.")
+@click.option("--reply-delay-ms", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Store each batch, then wait N ms before answering (crash tests).")
 @click.option("--auth-token-env", metavar="VAR", default=None,
               help="Require `Authorization: Bearer <value of $VAR>` (else HTTP 401).")
 @click.option("--private-teamspace", is_flag=True,

@@ -145,7 +145,7 @@ class StubServer:
     """The stub receiver in-process: `with StubServer(max_event_bytes=2000) as server: ...`.
 
     Fault options are the keyword arguments of `Faults` (`max_event_bytes`, `max_body_bytes`,
-    `reject_types`, `fail_every`, `drop_every`, `latency_ms`, `auth_token`,
+    `reject_types`, `fail_every`, `drop_every`, `latency_ms`, `reply_delay_ms`, `auth_token`,
     `private_teamspace`); `db` keeps what is received in a SQLite file.
     """
 

@@ -12,9 +12,11 @@ from eventsync.cli.context import AppContext, app, emit_json
 from eventsync.config import EventSyncConfig, load_config
 from eventsync.drains import RESET_KEY
 from eventsync.gc import gc_preview, journal_growth, parse_duration
+from eventsync.home import DB_NAME
 from eventsync.ledger import Ledger
 from eventsync.receivers import Target
 from eventsync.targets import TargetRegistry, redact_url
+from eventsync.work import WorkQueue
 
 DEPLOYMENT_KEYS = ("server_instance_id", "deployment_id", "environment_name", "git_sha")
 
@@ -55,7 +57,16 @@ def build_status(ctx: AppContext) -> dict[str, Any]:
                    "delivery": config.delivery},
         "audit": {"refused_discards": audit.count(REFUSED_DISCARD),
                   "dropped_local": audit.counter(DROPPED_LOCAL)},
+        "work": _work_stats(ctx),
     }
+
+
+def _work_stats(ctx: AppContext) -> dict[str, int]:
+    queue = WorkQueue(ctx.home / DB_NAME)
+    try:
+        return queue.stats()
+    finally:
+        queue.close()
 
 
 def _config_problems(config: EventSyncConfig) -> list[Problem]:

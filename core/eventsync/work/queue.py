@@ -193,6 +193,14 @@ class WorkQueue:
                              " AND state = 'in_progress'", [(job_id,) for job_id in dead])
         return len(dead)
 
+    def purge_finished(self, older_than_sec: float) -> int:
+        """Delete done/skipped jobs finished longer ago than `older_than_sec` (errors are kept
+        for inspection); a daemon enqueues a drain per target per round, forever."""
+        cutoff = now_ms() - int(older_than_sec * 1000)
+        with self.store.transaction() as conn:
+            return conn.execute("DELETE FROM jobs WHERE state IN ('done', 'skipped')"
+                                " AND updated_at < ?", (cutoff,)).rowcount
+
     def live_job(self, key: str) -> Job | None:
         """The queued or in-progress job with `key`, if any."""
         row = self.store.execute(
