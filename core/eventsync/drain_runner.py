@@ -51,6 +51,7 @@ class DrainRunner:
     progress: Callable[[int], None] | None = None
     on_start: Callable[[int], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    on_wait: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue(self.home / DB_NAME, max_attempts=self.config.max_job_attempts)
@@ -60,6 +61,7 @@ class DrainRunner:
     def run(self, targets: list[Target], *, wait: bool = True) -> dict[str, DrainOutcome]:
         """Drain `targets` concurrently; with `wait`, a drain held elsewhere is waited for."""
         wanted = {t.name: t for t in targets}
+        announced: set[str] = set()
         self.queue.reclaim_dead_owners()
         self.queue.purge_finished(FINISHED_JOB_RETENTION_SECONDS)
         while True:
@@ -71,6 +73,10 @@ class DrainRunner:
                       key_fn=_host_of).run_until_idle()
             if not wait or all(name in self.outcomes for name in wanted):
                 return {name: self.outcomes[name] for name in wanted if name in self.outcomes}
+            for name in sorted(set(wanted) - set(self.outcomes) - announced):
+                announced.add(name)
+                if self.on_wait is not None:
+                    self.on_wait(name)
             time.sleep(WAIT_POLL_SECONDS)
             self.queue.reclaim_dead_owners()
 

@@ -67,12 +67,16 @@ def now(target_name: str | None, every: bool, batch_size: int | None, as_json: b
     with _progress(enabled=not as_json and sys.stdout.isatty() and not every) as bar:
         runner = DrainRunner(drains_for(ctx, config), ctx.home, scheduler_config(config),
                              batch_size=batch_size or config.batch_size, progress=bar.update,
-                             on_start=bar.start)
+                             on_start=bar.start, on_wait=_say_waiting)
         try:
             outcomes = runner.run(targets)
         finally:
             runner.close()
     _finish([outcomes[t.name] for t in targets if t.name in outcomes], as_json, every)
+
+
+def _say_waiting(name: str) -> None:
+    click.echo(f"eventsync: another process is draining {name}; waiting for it", err=True)
 
 
 def _finish(outcomes: list[DrainOutcome], as_json: bool, every: bool) -> None:
