@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+from stub_process import Stub
 
 from eventsync.drains import Drains
 from eventsync.journal import Journal
@@ -29,22 +27,7 @@ from eventsync.plugins import load_plugins
 from eventsync.store import Store
 from eventsync.targets import TargetRegistry
 
-BIN = Path(sys.executable).parent / "eventsync"
 BATCH = 500
-
-
-class Stub:
-    """`eventsync stub serve` in its own process, so server and client get a core each."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([str(BIN), "stub", "serve", "--port", "0"],
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip().removeprefix("listening on ")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
 
 
 def make_events(n: int, offset: int = 0) -> list[dict]:

@@ -14,39 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
+from stub_process import Stub
 
 from eventsync import BatchClient, DeliveryStatus
 from eventsync.events import Event, build_event
 
-BIN = Path(sys.executable).parent / "eventsync"
 BATCH = 500
 PATH = "/api/v1/events/batch/"
-
-
-class Stub:
-    """`eventsync stub serve` in its own process, so server and client get a core each."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([str(BIN), "stub", "serve", "--port", "0"],
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip().removeprefix("listening on ")
-
-    def __enter__(self) -> Stub:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
 
 
 def make_events(n: int) -> list[Event]:
