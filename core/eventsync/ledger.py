@@ -142,18 +142,20 @@ class Ledger:
         return int(row[0]) if row else 0
 
     def next_batch(self, target_id: int, limit: int, *, due_by: int, up_to: int) -> Batch:
-        """Due retries first (oldest due), then never-attempted events after the cursor."""
-        conn = self.store.conn
-        with self.store.transaction():
-            items = [BatchItem(seq, Event.from_json(body), False)
-                     for seq, body in conn.execute(_SELECT_DUE, (target_id, due_by, limit))]
-            cursor_after = None
-            if len(items) < limit:
-                start = self.cursor(target_id)
-                fresh = conn.execute(_SELECT_NEW, (start, up_to, limit - len(items))).fetchall()
-                items += [BatchItem(seq, Event.from_json(body), True) for seq, body in fresh]
-                if fresh:
-                    cursor_after = fresh[-1][0]
+        """Due retries first (oldest due), then never-attempted events after the cursor.
+
+        Plain reads, no write lock: only the one drain holding this target's job selects for
+        it, so nothing can move the cursor in between.
+        """
+        due = self.store.execute(_SELECT_DUE, (target_id, due_by, limit)).fetchall()
+        fresh = []
+        if len(due) < limit:
+            fresh = self.store.execute(_SELECT_NEW, (self.cursor(target_id), up_to,
+                                                     limit - len(due))).fetchall()
+        events = Event.many_from_json([body for _, body in due + fresh])
+        items = [BatchItem(seq, event, index >= len(due))
+                 for index, ((seq, _), event) in enumerate(zip(due + fresh, events, strict=True))]
+        cursor_after = fresh[-1][0] if fresh else None
         return Batch(items, cursor_after)
 
     def record(self, target_id: int, batch: Batch, results: Iterable[DeliveryResult]) -> None:
