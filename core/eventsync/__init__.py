@@ -36,6 +36,7 @@ _LAZY = {
     "host_key": "eventsync.work.limits",
     "BatchClient": "eventsync.batch_http",
     "check_receiver": "eventsync.testing",
+    "target_token": "eventsync.credentials",
 }
 
 

@@ -92,6 +92,7 @@ class Plugins:
         self.strict = strict_mode(environ)
         self._warn = warn or _stderr_warning
         self.infos: dict[str, PluginInfo] = {}
+        self._owner: dict[str, str] = {}
         self.registries: dict[str, dict[str, Registered]] = {k: {} for k in REGISTRY_HOOKS}
         self.conflicts: dict[str, dict[str, str]] = {k: {} for k in REGISTRY_HOOKS}
         if entry_points:
@@ -119,7 +120,7 @@ class Plugins:
         self._refuse_conflict("receivers", type_name, "receiver type")
         found = self.registries["receivers"].get(type_name)
         if found is None:
-            installed = ", ".join(self.registries["receivers"]) or "none"
+            installed = ", ".join(sorted(self.registries["receivers"])) or "none"
             raise PluginError(
                 f"no receiver plugin provides type {type_name!r} (installed types: {installed})"
             )
@@ -139,7 +140,8 @@ class Plugins:
             try:
                 impl.function(cli=cli)
             except Exception as exc:  # a plugin's bug must not take the CLI down
-                self._fail(impl.plugin_name, f"register_commands failed: {_describe(exc)}")
+                plugin = self._owner.get(impl.plugin_name, impl.plugin_name)
+                self._fail(plugin, f"register_commands failed: {_describe(exc)}")
 
     def listing(self, *, include_builtins: bool = False) -> list[PluginInfo]:
         infos = [i for i in self.infos.values() if include_builtins or not i.builtin]
@@ -176,25 +178,33 @@ class Plugins:
             self.infos[dist] = PluginInfo(dist, _version(dist), builtin=False)
             self._fail(dist, f"failed to load: {_describe(exc)}")
             return
-        self._register_module(module, dist, builtin=False)
+        self._register_module(module, dist, builtin=False, entry_point=ep.name)
 
-    def _register_module(self, module: Any, name: str, *, builtin: bool) -> None:
+    def _register_module(self, module: Any, name: str, *, builtin: bool,
+                         entry_point: str | None = None) -> None:
+        """Register one module; a distribution's second entry point gets its own pluggy name
+        (pluggy refuses a name twice) but is still listed and blamed as that distribution."""
         version = _version("eventsync") if builtin else _version(name)
         info = self.infos.setdefault(name, PluginInfo(name, version, builtin))
+        pluggy_name = name
+        if entry_point is not None and self.pm.has_plugin(name):
+            pluggy_name = f"{name}:{entry_point}"
+        self._owner[pluggy_name] = name
         try:
-            self.pm.register(module, name=name)
+            self.pm.register(module, name=pluggy_name)
             self.pm.check_pending()
         except (ValueError, pluggy.PluginValidationError) as exc:
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
             self._fail(name, f"invalid hook implementation: {_describe(exc)}")
             return
-        info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or [])
+        hooks = {caller.name for caller in self.pm.get_hookcallers(module) or []}
+        info.hooks = sorted(set(info.hooks) | hooks)
 
     def _collect(self, kind: str, only: str | None = None) -> None:
         hook = getattr(self.pm.hook, REGISTRY_HOOKS[kind])
         for impl in reversed(hook.get_hookimpls()):
-            plugin = impl.plugin_name
+            plugin = self._owner.get(impl.plugin_name, impl.plugin_name)
             if only is not None and plugin != only:
                 continue
 

@@ -55,8 +55,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from eventsync.cli import events, plugins_cmd, sync
+    from eventsync.cli import auth_cmd, events, plugins_cmd, sync
 
+    cli.add_command(auth_cmd.auth)
     cli.add_command(events.events)
     cli.add_command(sync.sync)
     cli.add_command(plugins_cmd.plugins)

@@ -37,12 +37,23 @@ def plugins(ctx: click.Context, include_builtins: bool, as_json: bool) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.option("-U", "--upgrade", is_flag=True, help="Upgrade the packages if installed.")
 @click.option("-e", "--editable", is_flag=True, help="Install a local directory in editable mode.")
-def install(names: tuple[str, ...], upgrade: bool, editable: bool) -> None:
-    """Install plugin distributions with this interpreter's pip, so the right pip is used."""
-    args = ["install", *(["--upgrade"] if upgrade else [])]
+@click.option("--no-deps", is_flag=True, help="Do not install the packages' dependencies.")
+@click.option("--no-build-isolation", is_flag=True,
+              help="Build a local directory with the build tools already installed (offline).")
+def install(names: tuple[str, ...], upgrade: bool, editable: bool, no_deps: bool,
+            no_build_isolation: bool) -> None:
+    """Install plugin distributions (names or local paths) with this interpreter's pip.
+
+    Running pip through the interpreter eventsync runs on means the plugin lands where eventsync
+    looks for it, whichever `pip` is first on PATH.
+    """
+    flags = {"--upgrade": upgrade, "--no-deps": no_deps,
+             "--no-build-isolation": no_build_isolation}
+    args = ["install", *(flag for flag, on in flags.items() if on)]
     for name in names:
         args += ["-e", name] if editable else [name]
     _pip(args)
+    click.echo("installed; `eventsync plugins` lists what each plugin provides")
 
 
 @plugins.command("uninstall")

@@ -1,0 +1,89 @@
+"""`eventsync auth`: store and forget target tokens in `credentials.toml` (mode 0600).
+
+A token is read from stdin (a hidden prompt on a terminal), never from an argument: arguments
+end up in `ps`, shell history and CI logs. No command here ever prints a token.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from eventsync.cli.context import app, emit_json, emit_table
+from eventsync.credentials import (
+    TOKEN_ENV_OPTION,
+    remove_token,
+    set_token,
+    stored_targets,
+)
+from eventsync.errors import ConfigError, TargetError
+from eventsync.targets import TargetRegistry
+
+
+@click.group()
+def auth() -> None:
+    """Store tokens for targets (read from stdin, kept in credentials.toml, never printed)."""
+
+
+@auth.command("set-token", context_settings={"ignore_unknown_options": True,
+                                             "allow_extra_args": True})
+@click.argument("target")
+@click.pass_context
+def set_token_cmd(click_ctx: click.Context, target: str) -> None:
+    """Store the token for TARGET, read from stdin.
+
+    Pipe it in (`eventsync auth set-token prod < token.txt`) or type it at the hidden prompt.
+    """
+    if click_ctx.args:
+        # Refused without echoing: an extra argument is most likely the token itself.
+        raise ConfigError("set-token takes only TARGET; the token is read from stdin, never "
+                          f"from arguments: eventsync auth set-token {target} < FILE")
+    ctx = app()
+    path = set_token(ctx.home, target, _read_token())
+    click.echo(f"stored a token for target {target} in {path}")
+    registered = TargetRegistry(ctx.store).find(target)
+    if registered is None:
+        click.echo(f"eventsync: note: no target named {target} is registered yet; the token is "
+                   "used once you add it", err=True)
+    elif registered.options.get(TOKEN_ENV_OPTION):
+        variable = registered.options[TOKEN_ENV_OPTION]
+        click.echo(f"eventsync: note: while ${variable} is set (option {TOKEN_ENV_OPTION}), "
+                   f"target {target} uses it instead", err=True)
+
+
+@auth.command("remove-token")
+@click.argument("target")
+def remove_token_cmd(target: str) -> None:
+    """Forget the stored token for TARGET."""
+    if not remove_token(app().home, target):
+        raise TargetError(f"no token is stored for target {target!r}")
+    click.echo(f"removed the token for target {target}")
+
+
+@auth.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """List the targets that have a stored token (never the tokens)."""
+    ctx = app()
+    registry = TargetRegistry(ctx.store)
+    rows = [{"target": name, "source": "credentials.toml",
+             "registered": registry.find(name) is not None}
+            for name in stored_targets(ctx.home)]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no stored tokens; add one with `eventsync auth set-token TARGET < FILE`")
+        return
+    emit_table(["target", "source", "registered"],
+               [[r["target"], r["source"], "yes" if r["registered"] else "no"] for r in rows])
+
+
+def _read_token() -> str:
+    """The token from stdin: a hidden prompt on a terminal, else everything piped in."""
+    if sys.stdin is None:
+        raise ConfigError("no token given: pipe it on stdin")
+    if sys.stdin.isatty():
+        return click.prompt("Token", hide_input=True, err=True)
+    return sys.stdin.read()
