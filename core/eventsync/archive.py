@@ -23,6 +23,7 @@ from typing import IO, Any
 from eventsync.errors import ConfigError, StorageError
 from eventsync.events import canonical_json, utc_timestamp
 from eventsync.gc import parse_duration
+from eventsync.home import open_private
 from eventsync.lifecycle import JournalLifecycle
 from eventsync.store import Store
 from eventsync.targets import TargetRegistry
@@ -104,8 +105,11 @@ def _write_lines(handle: IO[str], store: Store, before_ms: int) -> int:
 
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[IO[str]]:
-    """A text handle, gzip-compressed when the archive's name ends in `.gz`, fsynced on close."""
-    with open(path, "wb") as raw:
+    """A text handle, gzip-compressed when the archive's name ends in `.gz`, fsynced on close.
+
+    The file is created 0600 (it holds event payloads) and never through a planted symlink.
+    """
+    with open_private(path) as raw:
         if path.name.removesuffix(".tmp").endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="wb") as zipped, \
                     _text(zipped) as handle:

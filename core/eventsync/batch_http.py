@@ -17,12 +17,14 @@ from __future__ import annotations
 import email.utils
 import gzip
 import json
+import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
@@ -30,6 +32,7 @@ from eventsync import __version__
 from eventsync.errors import ReceiverNotReady
 from eventsync.events import Event
 from eventsync.receivers import DeliveryResult, DeliveryStatus
+from eventsync.targets import is_secret_option
 
 __all__ = ["BATCH_PATH", "HEALTH_PATH", "AuthFailure", "BatchClient", "parse_retry_after"]
 
@@ -112,7 +115,8 @@ class BatchClient:
         self.gzip_min_bytes = gzip_min_bytes
         self.auth_failure: AuthFailure | None = None
         self._headers = {"User-Agent": f"eventsync/{__version__}", **dict(headers or {})}
-        self._secrets = _secret_values(headers or {})
+        self._secrets = _secret_values(headers or {}, url)
+        _LOG_MASK.watch(self._secrets)
         self._own_session = session is None
         self.session = session if session is not None else requests.Session()
 
@@ -157,10 +161,7 @@ class BatchClient:
         if reply.status_code in (401, 403):
             self.auth_failure = AuthFailure(reply.status_code, _error_code(reply))
             return None
-        try:
-            body = json.loads(reply.content) if 200 <= reply.status_code < 300 else None
-        except ValueError:
-            return None
+        body = _json_body(reply) if 200 <= reply.status_code < 300 else None
         return body if isinstance(body, dict) else None
 
     @staticmethod
@@ -229,9 +230,8 @@ class BatchClient:
     def _read_results(self, reply: requests.Response, batch: list[Event]) -> _Outcome:
         """`{"results": [...]}` -> one result per sent event; anything else fails the batch.
         Results are matched by `event_id`; the first for an id wins, others are ignored."""
-        try:
-            body = json.loads(reply.content)
-        except ValueError:
+        body = _json_body(reply, _NOT_JSON)
+        if body is _NOT_JSON:
             return _Failure(_FAILED, f"HTTP {reply.status_code} with a body that is not JSON")
         items = body.get("results") if isinstance(body, dict) else None
         if not isinstance(items, list):
@@ -266,8 +266,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():  # "²".isdigit() is true, and float("²") raises
+        seconds = float(text)
+        return seconds if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -276,6 +277,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+_NOT_JSON = object()
+
+
+def _json_body(reply: requests.Response, default: Any = None) -> Any:
+    """The reply's JSON, or `default` for anything a parser refuses, including nesting deep
+    enough to make `json.loads` raise RecursionError rather than ValueError."""
+    try:
+        return json.loads(reply.content)
+    except (ValueError, RecursionError):
+        return default
 
 
 def _batch_body(events: list[Event]) -> bytes:
@@ -292,10 +305,7 @@ def _all_succeeded(reply: requests.Response, batch: list[Event]) -> _Outcome:
 
 def _error_code(reply: requests.Response) -> str:
     """The `code` of a JSON error body (e.g. `private_teamspace`), when it is a plain token."""
-    try:
-        body = json.loads(reply.content)
-    except ValueError:
-        return ""
+    body = _json_body(reply)
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, str) and _CODE_RE.match(code) else ""
 
@@ -340,15 +350,55 @@ def _first_arg_exception(exc: BaseException) -> BaseException | None:
     return next((a for a in exc.args if isinstance(a, BaseException)), None)
 
 
-def _secret_values(headers: Mapping[str, str]) -> list[str]:
-    """Every header value, and the credential after a scheme word (`Bearer <token>`), longest
-    first so that a secret containing another is masked whole."""
+def _secret_values(headers: Mapping[str, str], url: str = "") -> list[str]:
+    """Every header value, and the credential after a scheme word (`Bearer <token>`), plus the
+    URL's password and secret-looking query values; longest first so that a secret containing
+    another is masked whole."""
     found: set[str] = set()
     for value in headers.values():
         text = str(value)
         found.add(text)
         found.update(text.split()[1:])
+    try:
+        parts = urlsplit(url)
+        found.add(parts.password or "")
+        found.update(v for k, v in parse_qsl(parts.query) if is_secret_option(k))
+    except ValueError:
+        pass
     return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+
+
+class _LogMask(logging.Filter):
+    """Masks our secrets in urllib3's records, which at DEBUG print each request line, query
+    string included. Installed on first use, on that one logger; it costs nothing unless its
+    DEBUG records are enabled (no record is made otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: list[str] = []
+        self._installed = False
+
+    def watch(self, secrets: Iterable[str]) -> None:
+        fresh = set(secrets) - set(self._secrets)
+        if fresh:
+            self._secrets = sorted({*self._secrets, *fresh}, key=len, reverse=True)
+        if not self._installed:
+            self._installed = True
+            logging.getLogger("urllib3.connectionpool").addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._secrets
+        if secrets:
+            text = record.getMessage()
+            masked = text
+            for secret in secrets:
+                masked = masked.replace(secret, "***")
+            if masked != text:
+                record.msg, record.args = masked, None
+        return True
+
+
+_LOG_MASK = _LogMask()
 
 
 def _safe_url(url: str) -> str:

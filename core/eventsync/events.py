@@ -130,7 +130,33 @@ def _canonical_sized(value: Any) -> tuple[str, int]:
         raise InvalidEvent(f"payload is not JSON-serialisable: {_short(exc)}") from None
     except (TypeError, RecursionError) as exc:
         raise InvalidEvent(f"payload is not JSON-serialisable: {_short(exc)}") from None
+    if not _text_keys(value):
+        raise InvalidEvent("payload object keys must be strings (JSON has no other keys)")
     return text, size
+
+
+def _text_keys(value: Any) -> bool:
+    """Whether every object key, at any depth, is a str.
+
+    The encoder would turn `{10: .., 9: ..}` into `{"9":..,"10":..}`: keys sorted as numbers, not
+    as the strings they become, so the stored bytes would not be canonical and the same event
+    read back would no longer match them. Runs after a successful encode, so the nesting is
+    already known to be within the recursion limit; scalars cost one set lookup each.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.__class__ is not str and not isinstance(key, str):
+                return False
+            if item.__class__ not in _SCALARS and not _text_keys(item):
+                return False
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if item.__class__ not in _SCALARS and not _text_keys(item):
+                return False
+    return True
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def utc_timestamp(epoch: float | None = None) -> str:
@@ -215,8 +241,10 @@ def build_event(data: dict[str, Any], *, max_event_bytes: int = MAX_EVENT_BYTES)
     if not isinstance(data, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {type(data).__name__}")
     if not data.keys() <= _KEY_SET:
-        unknown = sorted(map(str, set(data) - _KEY_SET))
-        raise InvalidEvent(f"unknown event field(s): {', '.join(unknown)}")
+        unknown = sorted(map(_field_name, set(data) - _KEY_SET))
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
+                                          else "")
+        raise InvalidEvent(f"unknown event field(s): {shown}")
     payload = data.get("payload", {})
     if not isinstance(payload, dict):
         raise InvalidEvent(f"payload must be a JSON object, not {type(payload).__name__}")
@@ -315,6 +343,12 @@ def _check_family(value: Any) -> str:
     if value not in FAMILIES:
         raise InvalidEvent(f"family must be one of {', '.join(FAMILIES)}, not {_show(value)}")
     return value
+
+
+def _field_name(key: Any) -> str:
+    """An unknown field as typed when it is a plain name, else bounded and quoted: it is user
+    input and may hold line breaks or megabytes."""
+    return key if isinstance(key, str) and _TYPE_RE.fullmatch(key) else _show(key)
 
 
 def _show(value: Any) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from eventsync.errors import StorageError
 
@@ -40,3 +42,31 @@ def resolve_home(home: str | os.PathLike[str] | None = None, *, create: bool = T
         except OSError as exc:
             raise StorageError(f"cannot create home {chosen}: {exc.strerror or exc}") from None
     return chosen
+
+
+_PRIVATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def create_private(path: Path) -> bool:
+    """Create `path` empty and 0600 unless it exists; True when this call created it.
+
+    Databases hold event payloads and target options (header values among them), so a new one
+    is private from its first byte rather than chmod-ed after SQLite made it world-readable.
+    Any failure is left to the caller's own open, which reports it in its own words.
+    """
+    try:
+        os.close(os.open(path, _PRIVATE_FLAGS, 0o600))
+    except OSError:
+        return False
+    return True
+
+
+def open_private(path: Path) -> BinaryIO:
+    """A new 0600 file for writing at `path`, replacing any stale file or link there.
+
+    Used for temporary files written beside their final name: `O_EXCL | O_NOFOLLOW` after the
+    unlink means a symlink planted at that name can never redirect the write elsewhere.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return os.fdopen(os.open(path, _PRIVATE_FLAGS, 0o600), "wb")

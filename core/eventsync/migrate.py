@@ -202,11 +202,17 @@ class Migrator:
         digests = self._target_digests()
         found: dict[Path, SourceFile] = {}
         for path in paths:
+            root = path.resolve() if path.is_dir() else None
             for name, reader in readers:
                 for file in reader.discover(path):
                     resolved = Path(file).resolve()
-                    if resolved not in found:
-                        found[resolved] = _source_file(resolved, name, reader, digests)
+                    if resolved in found:
+                        continue
+                    source = reader
+                    if root is not None and not resolved.is_relative_to(root):
+                        # a link out of the directory: neither read nor (--cleanup) renamed
+                        source = _OutsideLink(Path(file), path)
+                    found[resolved] = _source_file(resolved, name, source, digests)
         return list(found.values())
 
     def run(self, files: list[SourceFile], *, dry_run: bool = False, cleanup: bool = False
@@ -373,6 +379,17 @@ class Migrator:
             raise MigrationError(f"event {event.event_id} changed meanwhile; run the command again")
 
 
+class _OutsideLink:
+    """Stands in for the reader of a file found in a directory that resolves outside it."""
+
+    def __init__(self, link: Path, directory: Path) -> None:
+        self.link, self.directory = link, directory
+
+    def read(self, _path: Path) -> Iterable[tuple[str, Any]]:
+        raise MigrationError(f"{self.link} leads outside {self.directory}; not read "
+                             "(give the file itself to migrate it)")
+
+
 def record_conflicts(store: Store, conflicts: list[tuple[Any, ...]]) -> None:
     """One audit row per newly found conflict, when the audit log is available."""
     if not conflicts:
@@ -403,10 +420,17 @@ def _fate(event: Event, stored: StoredRow | None, planned: Event | None,
 
 
 def _build(data: Any) -> Event:
+    """A source record as an event; one without an `event_id` is damaged, not a new event.
+
+    `build_event` invents an id when none is given, which is right for producers but not here:
+    every run of the migration would import the record again under yet another id.
+    """
     if isinstance(data, BaseException):
         raise InvalidEvent(str(data))
     if isinstance(data, Event):
         data = data.to_dict()
+    if isinstance(data, dict) and data.get("event_id") is None:
+        raise InvalidEvent("the record has no event_id")
     return build_event(data)
 
 

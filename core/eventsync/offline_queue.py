@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from typing import Any, TextIO
 
 from eventsync.errors import ConfigError, InvalidEvent, OfflineQueueFull, StorageError
 from eventsync.events import Event, build_event
-from eventsync.home import resolve_home
+from eventsync.home import open_private, resolve_home
 from eventsync.receivers import DeliveryResult, DeliveryStatus
 from eventsync.store import connect, describe_sqlite_error, sqlite_errors
 from eventsync.targets import canonical_url
@@ -293,7 +294,7 @@ class OfflineQueue:
         """
         target = Path(path)
         with self._lock:
-            with self._write() as conn:
+            with self._write() as conn, _lenient_text(conn):
                 written = _write_lines(target, conn.execute(_ALL_ROWS))
                 conn.execute("DELETE FROM queue")
             self._row_count = 0
@@ -433,10 +434,11 @@ def _upgrade_legacy(conn: sqlite3.Connection, columns: set[str], path: Path) -> 
         "UPDATE queue SET coalesce_key = event_type || '|' || aggregate_id"
         " WHERE coalesce_key IS NOT NULL"
     )
-    legacy = conn.execute(
-        "SELECT id, event_id, event_type, aggregate_id, payload, timestamp FROM queue"
-        " WHERE body IS NULL"
-    ).fetchall()
+    with _lenient_text(conn):
+        legacy = conn.execute(
+            "SELECT id, event_id, event_type, aggregate_id, payload, timestamp FROM queue"
+            " WHERE body IS NULL"
+        ).fetchall()
     updates = []
     for row_id, *fields in legacy:
         event = _legacy_event(*fields)
@@ -447,14 +449,39 @@ def _upgrade_legacy(conn: sqlite3.Connection, columns: set[str], path: Path) -> 
 
 def _legacy_event(event_id: Any, event_type: Any, aggregate_id: Any, payload: Any,
                   timestamp: Any) -> Event | None:
-    """Rebuild a legacy row's event; None when the row is damaged (it is kept, never offered)."""
+    """Rebuild a legacy row's event; None when the row is damaged (it is kept, never offered).
+
+    A row without an event_id is damaged: `build_event` would invent one, which the row's own
+    column would never match, so delivery could never remove it.
+    """
+    if event_id is None:
+        return None
     try:
         return build_event({
             "event_id": event_id, "event_type": event_type, "aggregate_id": aggregate_id,
             "payload": json.loads(payload), "timestamp": _legacy_timestamp(timestamp),
         })
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # json.loads: RecursionError when deep
         return None
+
+
+@contextlib.contextmanager
+def _lenient_text(conn: sqlite3.Connection) -> Iterator[None]:
+    """Read TEXT that is not valid UTF-8 (a damaged legacy row) instead of failing the query.
+
+    sqlite3 raises on the first such value, which would cost every other row of the file. The
+    bad bytes become lone surrogates, which event validation refuses, so the row is treated as
+    damaged: kept, never offered. Only for whole-file reads; the hot paths keep plain `str`.
+    """
+    conn.text_factory = _decode_lenient
+    try:
+        yield
+    finally:
+        conn.text_factory = str
+
+
+def _decode_lenient(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _legacy_timestamp(value: Any) -> Any:
@@ -587,10 +614,12 @@ def _split_results(
 
 
 def _write_lines(target: Path, rows: Iterable[tuple[Any, ...]]) -> int:
-    """Write rows to a temporary file, fsync, then move it over `target`."""
+    """Write rows to a temporary file (0600, never through a planted symlink), fsync, then move
+    it over `target`."""
     temporary = target.with_name(target.name + ".tmp")
     try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        with open_private(temporary) as raw, \
+                io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as handle:
             written = _dump_rows(handle, rows)
             handle.flush()
             os.fsync(handle.fileno())
@@ -613,12 +642,22 @@ def _dump_rows(handle: TextIO, rows: Iterable[tuple[Any, ...]]) -> int:
 
 def _raw_line(event_id: Any, event_type: Any, aggregate_id: Any, payload: Any,
               timestamp: Any) -> str:
-    """A damaged legacy row, written as found so that clearing it loses nothing."""
-    with contextlib.suppress(TypeError, ValueError):
+    """A damaged legacy row, written as found so that clearing it loses nothing.
+
+    ASCII-escaped: a damaged row may hold bytes that are not UTF-8 (kept as `\\udcXX` escapes)
+    or BLOBs (written as their bytes decoded the same way).
+    """
+    with contextlib.suppress(TypeError, ValueError, RecursionError):
         payload = json.loads(payload)
     record = {"event_id": event_id, "event_type": event_type, "aggregate_id": aggregate_id,
               "payload": payload, "timestamp": timestamp}
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=_blob_text)
+
+
+def _blob_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return _decode_lenient(value)
+    raise TypeError(f"{type(value).__name__} in a queue row")
 
 
 def _warn_evicted(count: int, path: Path) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventsync.errors import StorageError
+from eventsync.home import create_private
 
 STORE_FORMAT = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -74,7 +75,8 @@ def sqlite_errors(path: Path | str) -> Iterator[None]:
 
 
 def connect(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """A tuned connection in autocommit mode; transactions are explicit."""
+    """A tuned connection in autocommit mode; transactions are explicit. A new file is 0600."""
+    create_private(Path(path))
     with sqlite_errors(path):
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False,

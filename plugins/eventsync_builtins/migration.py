@@ -23,6 +23,7 @@ import eventsync
 _QUEUE_NAME = re.compile(r"^queue(?:-(.+))?\.db$")
 _DIGEST = re.compile(r"^[0-9a-f]{16}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
 _REQUIRED = ("event_id", "event_type", "aggregate_id", "payload")
 _OPTIONAL = ("timestamp", "body")
 
@@ -61,7 +62,11 @@ def _open_read_only(file: Path) -> sqlite3.Connection:
     otherwise the WAL holds committed rows and must be read through it.
     """
     mode = "mode=ro" if file.with_name(file.name + "-wal").exists() else "immutable=1"
-    return sqlite3.connect(f"{file.resolve().as_uri()}?{mode}", uri=True)
+    conn = sqlite3.connect(f"{file.resolve().as_uri()}?{mode}", uri=True)
+    # A damaged row's TEXT may not be UTF-8: sqlite3 would raise on it and cost the whole file.
+    # Its bytes become lone surrogates instead, which validation reports as that row's damage.
+    conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
+    return conn
 
 
 def _queue_rows(conn: sqlite3.Connection, file: Path) -> list[tuple[Any, dict[str, Any]]]:
@@ -84,11 +89,11 @@ def _row_event(data: dict[str, Any]) -> Any:
     if body is not None:
         try:
             return json.loads(body)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             return eventsync.InvalidEvent(f"stored event JSON is damaged ({exc})")
     try:
         payload = json.loads(data["payload"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         return eventsync.InvalidEvent(f"payload is not valid JSON ({exc})")
     event = {key: data[key] for key in ("event_id", "event_type", "aggregate_id")}
     event["payload"] = payload
@@ -98,12 +103,15 @@ def _row_event(data: dict[str, Any]) -> Any:
 
 
 def _timestamp(value: Any) -> Any:
-    """Older queues wrote epoch numbers or offset-style ISO times; bring them to `...Z`.
+    """Older queues wrote epoch numbers (as numbers, or as digits in a TEXT column) or
+    offset-style ISO times; bring them to `...Z`.
 
     A value that cannot be read is passed through unchanged, so validation names it.
     """
     if isinstance(value, str) and _TIMESTAMP.match(value):
         return value
+    if isinstance(value, str) and _EPOCH.fullmatch(value):
+        value = float(value)  # a TEXT column stores an epoch number as its digits
     try:
         if isinstance(value, int | float):
             moment = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
@@ -146,7 +154,7 @@ def _open_text(file: Path) -> TextIO:
 def _line_event(line: str) -> Any:
     try:
         data = json.loads(line)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # deep nesting raises RecursionError
         return eventsync.InvalidEvent(f"not valid JSON ({exc})")
     if isinstance(data, dict):
         data.pop("ledger", None)

@@ -8,6 +8,7 @@ posting anything else, so the drain stops with the server's reason instead of re
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import eventsync
 
@@ -22,9 +23,13 @@ class StubReceiver(eventsync.DeliveryReceiver):
 
     def __init__(self, target: eventsync.Target) -> None:
         super().__init__(target)
-        self.base_url = target.url.rstrip("/")
-        self.client = eventsync.BatchClient(self.base_url + eventsync.BatchClient.BATCH_PATH,
-                                            timeout=(5.0, _read_timeout(target)))
+        parts = urlsplit(target.url)
+        # the API paths go after the target's path, and any query string after them
+        self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        query = f"?{parts.query}" if parts.query else ""
+        self.client = eventsync.BatchClient(
+            self.base_url + eventsync.BatchClient.BATCH_PATH + query,
+            timeout=(5.0, _read_timeout(target)))
 
     def preflight(self) -> None:
         self.client.check_ready()

@@ -77,10 +77,9 @@ def list_cmd(limit: int, as_json: bool) -> None:
 
 def _parse_payload(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidEvent(f"--payload is not valid JSON: {exc.msg} at column {exc.colno}") \
-            from None
+        value = _loads(text)
+    except ValueError as exc:
+        raise InvalidEvent(f"--payload is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidEvent(f"--payload must be a JSON object, not {type(value).__name__}")
     return value
@@ -111,9 +110,24 @@ def _read_jsonl(source: BinaryIO) -> list[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            items.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
+            items.append((number, _loads(line)))
+        except ValueError as exc:
             raise InvalidEvent(
-                f"line {number}: not valid JSON ({exc.msg}); nothing was written"
-            ) from None
+                f"line {number}: not valid JSON ({exc}); nothing was written") from None
     return items
+
+
+def _loads(text: str) -> Any:
+    """`json.loads` whose every refusal is a ValueError saying why in a few words.
+
+    The stdlib parser raises `RecursionError` for deep nesting and a plain `ValueError` for an
+    integer of more than 4,300 digits, neither of them a `JSONDecodeError`.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(str(exc).split(":")[0]) from None
