@@ -9,7 +9,12 @@ Failure modes of hand-rolled SQLite job queues, and what rules each out here:
   `max_attempts` goes to `error`;
 - text timestamps compared as text: all times are integer epoch milliseconds;
 - a failed statement leaving a write lock behind: every method runs in `Store.transaction()`,
-  which always commits or rolls back.
+  which always commits or rolls back;
+- every lease scanning the whole job history, or the whole backlog: the claim takes the oldest
+  available queued jobs and the oldest expired leases from two partial indexes, each read in
+  index order and stopped at `limit`, so a lease costs O(limit), however long the queue. The
+  queued half repeats the partial index's `state IN ('queued', 'in_progress')` term word for
+  word, the only way SQLite's planner will use a partial index.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ SCHEMA = Schema(
         CREATE INDEX jobs_ready ON jobs (state, available_at)
             WHERE state IN ('queued', 'in_progress')
         """,
+        "CREATE INDEX jobs_expiry ON jobs (lease_expires_at) WHERE state = 'in_progress'",
     ),
 )
 
@@ -70,14 +76,26 @@ UPDATE jobs SET state = 'error', lease_owner = NULL, lease_token = NULL,
     last_error = 'lease expired ' || attempts || ' times without an ack'
 WHERE state = 'in_progress' AND lease_expires_at <= :now AND attempts >= :max
 """
+_AVAILABLE = """
+SELECT id, available_at FROM jobs
+WHERE state IN ('queued', 'in_progress') AND state = 'queued' AND available_at <= :now
+ORDER BY available_at, id LIMIT :limit
+"""
+_EXPIRED = """
+SELECT id, available_at FROM jobs
+WHERE state = 'in_progress' AND lease_expires_at <= :now
+ORDER BY lease_expires_at LIMIT :limit
+"""
 _CLAIM = f"""
 UPDATE jobs SET state = 'in_progress', lease_owner = :owner,
     lease_token = lower(hex(randomblob(16))), lease_expires_at = :now + :ttl,
     attempts = attempts + 1, updated_at = :now
 WHERE id IN (
-    SELECT id FROM jobs
-    WHERE (state = 'queued' AND available_at <= :now)
-       OR (state = 'in_progress' AND lease_expires_at <= :now)
+    SELECT id FROM (
+        SELECT id, available_at FROM ({_AVAILABLE})
+        UNION ALL
+        SELECT id, available_at FROM ({_EXPIRED})
+    )
     ORDER BY available_at, id LIMIT :limit
 )
 RETURNING {_COLUMNS}
@@ -111,6 +129,8 @@ class WorkQueue:
     """A durable job queue over one SQLite file (it may be the main `eventsync.db`)."""
 
     def __init__(self, path: str | os.PathLike[str], *, max_attempts: int = 5) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError("max_attempts must be a positive integer")
         self.store = Store(Path(path))
         self.max_attempts = max_attempts
         self.store.ensure(SCHEMA)
@@ -153,9 +173,9 @@ class WorkQueue:
 
     def ack(self, job: Job, outcome: str = "done") -> bool:
         """Finish a job; False when the caller no longer holds its lease."""
+        if outcome not in FINAL_STATES:
+            raise ValueError(f"ack outcome {outcome!r} is not one of {', '.join(FINAL_STATES)}")
         state = JobState(outcome)
-        if state not in FINAL_STATES:
-            raise ValueError(f"ack outcome must be one of {', '.join(FINAL_STATES)}")
         return self._fenced(job, "state = ?, lease_owner = NULL, lease_token = NULL,"
                                  " lease_expires_at = NULL", (state.value,))
 
@@ -179,19 +199,23 @@ class WorkQueue:
         """Expire leases held by processes of this host that no longer exist.
 
         A `kill -9`ed drainer's lease would otherwise block its key until the TTL ran out.
+        The update is fenced by the dead owner's token: another process may have reclaimed the
+        job between the look-up and the update, and its live lease must not be expired.
         """
-        host = socket.gethostname()
+        prefix = f"{socket.gethostname()}:"
         cur = self.store.execute(
-            "SELECT id, lease_owner FROM jobs WHERE state = 'in_progress' AND lease_owner LIKE ?",
-            (f"{host}:%",),
+            "SELECT lease_token, id, lease_owner FROM jobs WHERE state = 'in_progress'"
+            " AND lease_owner LIKE ?", (f"{prefix}%",),
         )
-        dead = [job_id for job_id, owner in cur.fetchall() if not _alive(owner)]
+        dead = [(token, job_id) for token, job_id, owner in cur.fetchall()
+                if owner.startswith(prefix) and not _alive(owner)]  # LIKE treats _ as a wildcard
         if not dead:
             return 0
         with self.store.transaction() as conn:
-            conn.executemany("UPDATE jobs SET lease_expires_at = 0 WHERE id = ?"
-                             " AND state = 'in_progress'", [(job_id,) for job_id in dead])
-        return len(dead)
+            before = conn.total_changes
+            conn.executemany("UPDATE jobs SET lease_expires_at = 0 WHERE lease_token = ?"
+                             " AND id = ? AND state = 'in_progress'", dead)
+            return conn.total_changes - before
 
     def purge_finished(self, older_than_sec: float) -> int:
         """Delete done/skipped jobs finished longer ago than `older_than_sec` (errors are kept
@@ -216,12 +240,11 @@ class WorkQueue:
 
     def has_ready(self) -> bool:
         """Whether a job could be leased right now."""
-        now = now_ms()
+        params = {"now": now_ms(), "limit": 1}
         row = self.store.execute(
-            "SELECT 1 FROM jobs WHERE (state = 'queued' AND available_at <= ?)"
-            " OR (state = 'in_progress' AND lease_expires_at <= ?) LIMIT 1", (now, now),
+            f"SELECT EXISTS ({_AVAILABLE}) OR EXISTS ({_EXPIRED})", params,
         ).fetchone()
-        return row is not None
+        return bool(row[0])
 
     def stats(self) -> dict[str, int]:
         """Counts per state plus `total`, `delayed` and `expired_leases`, in one query."""
@@ -243,6 +266,12 @@ class WorkQueue:
 
     def close(self) -> None:
         self.store.close()
+
+    def __enter__(self) -> WorkQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _fenced(self, job: Job, assignments: str, params: tuple[Any, ...]) -> bool:
         with self.store.transaction() as conn:
