@@ -61,6 +61,9 @@ def resolve_authority(
     env = os.environ if environ is None else environ
     problems: list[Problem] = []
     target, source = _choose(registry, config, flag, env, problems)
+    if not config.delivers:
+        # Delivery none is a promise that nothing is posted: no flag or env variable overrides it.
+        target, source = None, None
     if target is None and config.delivers and not problems:
         problems.append(Problem("no active target is set",
                                 "eventsync sync targets add NAME --type TYPE --url URL --activate"))
@@ -167,5 +170,5 @@ def _legacy_problems(registry: TargetRegistry, directory: Path) -> list[Problem]
                                   target.options.get("team"))
         known.add(queue_digest(scope))
     return [Problem(f"legacy queue {path.name} matches no registered target's scope",
-                    f"eventsync sync migrate {directory}")
+                    f"eventsync sync migrate --cleanup {directory}")
             for path in files if path.stem.removeprefix("queue-") not in known]

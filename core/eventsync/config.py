@@ -9,6 +9,7 @@ Keys eventsync does not know are kept on save and reported, so a typo is visible
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 import tempfile
@@ -54,15 +55,22 @@ def _bool(value: Any) -> bool:
 
 
 def _positive_int(value: Any) -> int:
-    number = int(value) if isinstance(value, str) else value
+    try:
+        number = int(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ValueError("expected a whole number of at least 1")
     return number
 
 
 def _positive_float(value: Any) -> float:
-    number = float(value) if isinstance(value, str) else value
-    if isinstance(number, bool) or not isinstance(number, int | float) or not number > 0:
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if (isinstance(number, bool) or not isinstance(number, int | float) or not number > 0
+            or not math.isfinite(number)):
         raise ValueError("expected a number greater than 0")
     return float(number)
 
@@ -259,9 +267,7 @@ def _parse(path: Path, key: str, value: Any, field_name: str) -> Any:
     setting = _BY_KEY[key]
     try:
         return setting.parse(value)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as exc:
+    except (ConfigError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: {key} = {value!r}: {exc}") from None
 
 

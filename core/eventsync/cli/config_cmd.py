@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from eventsync.cli.context import app, emit_json
-from eventsync.config import Preset, apply_preset, load_config, set_value
+from eventsync.config import SETTINGS, Preset, apply_preset, load_config, set_value
 
 
 @click.group()
@@ -16,16 +16,29 @@ def config() -> None:
 @config.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print the configuration as JSON.")
 def show(as_json: bool) -> None:
-    """Show the effective configuration (file values over preset over defaults)."""
+    """Show the effective configuration (file values over preset over defaults).
+
+    Each line is `KEY = VALUE` with the dotted key `sync config set` takes; `-` means unset.
+    """
     cfg = load_config(app().home)
     if as_json:
         emit_json(cfg.to_dict())
         return
-    for key, value in cfg.to_dict().items():
-        if key != "unknown_keys":
-            click.echo(f"{key} = {value}")
+    values = cfg.to_dict()
+    for setting in SETTINGS:
+        value = values[setting.field]
+        click.echo(f"{setting.key} = {'-' if value is None else _show(value)}")
     for key in cfg.unknown_keys:
         click.echo(f"warning: unknown key {key} in config.toml (kept, ignored)", err=True)
+
+
+def _show(value: object) -> str:
+    """Values as `sync config set` accepts them back: true/false, comma lists."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
 
 
 @config.command("set")

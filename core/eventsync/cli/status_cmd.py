@@ -32,10 +32,11 @@ def status(check: bool, as_json: bool) -> None:
         emit_json(report)
     else:
         _print_human(report)
-    if check and report["authority"]["problems"]:
+    problems = report["authority"]["problems"]
+    if check and problems:
         if not as_json:
-            for problem in report["authority"]["problems"]:
-                click.echo(f"problem: {problem['message']} (fix: {problem['fix']})", err=True)
+            click.echo(f"eventsync: {len(problems)} problem(s) found; each is listed above with "
+                       "its fix", err=True)
         click.get_current_context().exit(1)
 
 
