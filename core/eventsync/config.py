@@ -41,6 +41,7 @@ PRESETS: dict[Preset, dict[str, Any]] = {
     Preset.OPT_OUT: {"retention.enabled": False, "delivery.mode": "none"},
 }
 AUTO = "auto"
+MAX_TABLE_DEPTH = 32
 NONE = "none"
 _MODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -195,12 +196,15 @@ def read_raw(home: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path}: cannot be read as TOML ({type(exc).__name__}: "
+                          f"{str(exc)[:120]})") from None
 
 
 def load_config(home: Path) -> EventSyncConfig:
     """Parse and validate `config.toml`; presets fill in what the file does not say."""
     raw = read_raw(home)
-    flat = _flatten(raw)
+    flat = _flatten(raw, config_path(home))
     values: dict[str, Any] = {}
     preset_name = flat.get("preset")
     if preset_name is not None:
@@ -249,8 +253,11 @@ def apply_preset(home: Path, name: str) -> EventSyncConfig:
 def save_raw(home: Path, raw: dict[str, Any]) -> None:
     """Atomic replace, 0600; unknown keys are written back untouched."""
     path = config_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             tomli_w.dump(raw, handle)
@@ -258,6 +265,9 @@ def save_raw(home: Path, raw: dict[str, Any]) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -271,14 +281,22 @@ def _parse(path: Path, key: str, value: Any, field_name: str) -> Any:
         raise ConfigError(f"{path}: {key} = {value!r}: {exc}") from None
 
 
-def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(raw: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """Dotted keys for nested tables. Iterative, and tables nested deeper than any real
+    setting are refused: the file could not be written back, and a typo that deep is no key."""
     flat: dict[str, Any] = {}
-    for key, value in raw.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
+    stack: list[tuple[str, int, dict[str, Any]]] = [("", 0, raw)]
+    while stack:
+        prefix, depth, table = stack.pop()
+        if depth > MAX_TABLE_DEPTH:
+            raise ConfigError(f"{path or CONFIG_NAME}: tables nested deeper than "
+                              f"{MAX_TABLE_DEPTH} levels ({prefix[:60]}...)")
+        for key, value in table.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict):
+                stack.append((dotted + ".", depth + 1, value))
+            else:
+                flat[dotted] = value
     return flat
 
 

@@ -89,7 +89,6 @@ def test_every_config_reader_works_or_prints_one_line(cli: Callable[..., Any], h
 # RecursionError)` and raise `ConfigError(f"{path}: malformed TOML: ...")`; make `_flatten`
 # iterative (or refuse tables nested deeper than, say, 32 levels with a ConfigError). Remove
 # this marker then (strict: once the test passes, the marker fails it as a reminder).
-@pytest.mark.xfail(strict=True, reason="needs the read_raw fix in config.py (see comment)")
 @pytest.mark.parametrize("text", [
     "a = " + "[" * 5_000 + "]" * 5_000,
     "delivery.batch_size = " + "9" * 5_000,

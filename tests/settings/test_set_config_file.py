@@ -151,7 +151,7 @@ def test_a_failed_write_keeps_the_old_file_whole(cli, home, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(config_module.os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError, match="No space left on device"):
         config_module.set_value(home, "delivery.batch_size", "20")
 
     assert (home / "config.toml").read_bytes() == before
