@@ -32,6 +32,8 @@ REVIEWED: dict[tuple[str, str], str] = {
     ("core/eventsync/store.py", "STORE_FORMAT"): "an int constant (user_version)",
     ("core/eventsync/targets.py", "_COLUMNS"): CONSTANT,
     ("core/eventsync/work/queue.py", "_COLUMNS"): CONSTANT,
+    ("core/eventsync/work/queue.py", "_AVAILABLE"): CONSTANT,
+    ("core/eventsync/work/queue.py", "_EXPIRED"): CONSTANT,
     ("core/eventsync/work/queue.py", "assignments"):
         "a SET clause; every caller of _fenced passes a literal (checked below)",
     ("plugins/eventsync_builtins/migration.py", "order"): "'id' or 'rowid', chosen in code",
