@@ -37,6 +37,8 @@ _LAZY = {
     "BatchClient": "eventsync.batch_http",
     "check_receiver": "eventsync.testing",
     "target_token": "eventsync.credentials",
+    "check_transport": "eventsync.transport",
+    "is_loopback": "eventsync.transport",
 }
 
 

@@ -6,11 +6,9 @@ into the database some other way reports the same message from `preflight()` ins
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import eventsync
 
@@ -49,7 +47,8 @@ def parse_options(target: eventsync.Target) -> ExternalOptions:
     if unknown:
         raise _error(target, f"unknown option {unknown[0]!r} (external options: "
                              f"{', '.join(PLAIN_OPTIONS)}, header.NAME, header_env.NAME)")
-    check_url(target, allow_insecure=_flag(target, "allow_insecure"))
+    eventsync.check_transport(target, allow_insecure=_flag(target, "allow_insecure"),
+                              exposes="events and headers")
     fmt = options.get("format", "batch").strip().lower() or "batch"
     if fmt not in FORMATS:
         raise _error(target, f"option format={fmt!r} must be one of {', '.join(FORMATS)}")
@@ -74,30 +73,6 @@ def resolve_headers(target: eventsync.Target, options: ExternalOptions) -> dict[
                 "character")
         headers[name] = value
     return headers
-
-
-def check_url(target: eventsync.Target, *, allow_insecure: bool) -> None:
-    """http(s) only; plain http only to this machine unless the operator says otherwise."""
-    try:
-        parts = urlsplit(target.url)
-        host = parts.hostname or ""
-    except ValueError:
-        raise _error(target, "the URL cannot be parsed") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise _error(target, "the URL must start with https:// and name a host")
-    if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
-        raise _error(target, "plain http would send events and headers unencrypted; use "
-                             "https:// (or --option allow_insecure=true on a trusted network)")
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost` or a loopback address: traffic that never leaves this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def _headers(target: eventsync.Target, options: dict[str, str]

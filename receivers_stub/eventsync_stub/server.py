@@ -8,7 +8,6 @@ waits on the client's delayed ACK (about 42 ms a request, whatever the batch siz
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import socketserver
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import eventsync
 from eventsync_stub.batches import MAX_REQUEST_BYTES, Identity, Reply, StubApp, make_faults
 from eventsync_stub.storage import open_storage
 
@@ -206,18 +206,11 @@ class StubServer:
         """Whether the bound address is reachable from this machine only."""
         if self._httpd is None:
             raise RuntimeError("the stub server is not running")
-        return is_loopback(self._httpd.server_address[0])
+        return eventsync.is_loopback(self._httpd.server_address[0])
 
     def events(self) -> list[dict[str, Any]]:
         """What the server holds, in arrival order, each event_id once."""
         return self.app.storage.events()
-
-
-def is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return address == "localhost"
 
 
 def _route(raw_path: str) -> str:

@@ -7,10 +7,8 @@ mistake never turns into a request.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import eventsync
 
@@ -41,7 +39,8 @@ def parse_options(target: eventsync.Target) -> TeamspaceOptions:
     if unknown:
         raise _error(target, f"unknown option {unknown[0]!r} (teamspace options: "
                              f"{', '.join(KNOWN_OPTIONS)})")
-    check_url(target, allow_insecure=_flag(target, "allow_insecure"))
+    eventsync.check_transport(target, allow_insecure=_flag(target, "allow_insecure"),
+                              exposes="the token")
     token_env = options.get("token_env", "").strip()
     if token_env and not _ENV_NAME.fullmatch(token_env):
         raise _error(target, f"option token_env={token_env!r} is not an environment variable "
@@ -53,30 +52,6 @@ def parse_options(target: eventsync.Target) -> TeamspaceOptions:
         token_env=token_env,
         read_timeout=_timeout(target),
     )
-
-
-def check_url(target: eventsync.Target, *, allow_insecure: bool) -> None:
-    """http(s) only; plain http only to this machine unless the operator says otherwise."""
-    try:
-        parts = urlsplit(target.url)
-        host = parts.hostname or ""
-    except ValueError:
-        raise _error(target, "the URL cannot be parsed") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise _error(target, "the URL must start with https:// and name a host")
-    if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
-        raise _error(target, "plain http would send the token unencrypted; use https:// "
-                             "(or --option allow_insecure=true on a trusted network)")
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost` or a loopback address: traffic that never leaves this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def is_true(value: str | None) -> bool:
