@@ -27,6 +27,9 @@ def hammer(queue: WorkQueue) -> None:
             time.sleep(0.01)
         for job in jobs:
             print(job.id, job.lease_token, queue.ack(job), flush=True)
+        # SQLite's busy handler is not fair: without a pause one process can win every lock and
+        # take all jobs, and the test would show no competition at all.
+        time.sleep(0.002)
 
 
 def hold(queue: WorkQueue) -> None:
