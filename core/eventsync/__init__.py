@@ -39,6 +39,9 @@ _LAZY = {
     "target_token": "eventsync.credentials",
     "check_transport": "eventsync.transport",
     "is_loopback": "eventsync.transport",
+    "option_flag": "eventsync.transport",
+    "is_true": "eventsync.transport",
+    "option_timeout": "eventsync.transport",
 }
 
 

@@ -39,3 +39,34 @@ def check_transport(target: Target, *, allow_insecure: bool, exposes: str) -> No
     if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
         raise TargetError(f"target {target.name}: plain http would send {exposes} unencrypted; "
                           "use https:// (or --option allow_insecure=true on a trusted network)")
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def is_true(value: str | None) -> bool:
+    """The usual spellings of yes in options and environment variables."""
+    return (value or "").strip().lower() in TRUE_WORDS
+
+
+def option_flag(target: Target, name: str) -> bool:
+    """A true/false target option (absent = false); anything else is a one-line TargetError."""
+    raw = (target.options or {}).get(name, "")
+    if raw.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
+        raise TargetError(f"target {target.name}: option {name}={raw!r} must be true or false")
+    return is_true(raw)
+
+
+def option_timeout(target: Target, default: float = 30.0) -> float:
+    """The `timeout` option: read timeout in seconds, 0 < t <= 3600."""
+    raw = (target.options or {}).get("timeout", str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise TargetError(f"target {target.name}: option timeout={raw!r} must be a number of "
+                          "seconds") from None
+    if not 0 < value <= 3600:
+        raise TargetError(f"target {target.name}: option timeout must be between 0 and 3600 "
+                          "seconds")
+    return value

@@ -16,8 +16,6 @@ FORMATS = ("batch", "ndjson")
 PLAIN_OPTIONS = ("allow_insecure", "format", "gzip", "team", "timeout", "user")
 HEADER_PREFIX = "header."
 HEADER_ENV_PREFIX = "header_env."
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
 # Framing headers belong to the HTTP client: overriding them would corrupt every request.
 RESERVED_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "host"})
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
@@ -47,13 +45,14 @@ def parse_options(target: eventsync.Target) -> ExternalOptions:
     if unknown:
         raise _error(target, f"unknown option {unknown[0]!r} (external options: "
                              f"{', '.join(PLAIN_OPTIONS)}, header.NAME, header_env.NAME)")
-    eventsync.check_transport(target, allow_insecure=_flag(target, "allow_insecure"),
+    insecure = eventsync.option_flag(target, "allow_insecure")
+    eventsync.check_transport(target, allow_insecure=insecure,
                               exposes="events and headers")
     fmt = options.get("format", "batch").strip().lower() or "batch"
     if fmt not in FORMATS:
         raise _error(target, f"option format={fmt!r} must be one of {', '.join(FORMATS)}")
-    return ExternalOptions(url=target.url, format=fmt, gzip=_flag(target, "gzip"),
-                           read_timeout=_timeout(target), headers=headers,
+    return ExternalOptions(url=target.url, format=fmt, gzip=eventsync.option_flag(target, "gzip"),
+                           read_timeout=eventsync.option_timeout(target), headers=headers,
                            header_env=header_env)
 
 
@@ -102,24 +101,6 @@ def _headers(target: eventsync.Target, options: dict[str, str]
 def _valid_value(value: str) -> bool:
     """What http.client can send as a header value: latin-1 without control characters."""
     return all(ch == "\t" or 32 <= ord(ch) < 127 or 160 <= ord(ch) < 256 for ch in value)
-
-
-def _flag(target: eventsync.Target, name: str) -> bool:
-    raw = (target.options or {}).get(name, "")
-    if raw.strip().lower() not in _TRUE | _FALSE:
-        raise _error(target, f"option {name}={raw!r} must be true or false")
-    return raw.strip().lower() in _TRUE
-
-
-def _timeout(target: eventsync.Target) -> float:
-    raw = (target.options or {}).get("timeout", "30")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _error(target, f"option timeout={raw!r} must be a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise _error(target, "option timeout must be between 0 and 3600 seconds")
-    return value
 
 
 def _error(target: eventsync.Target, message: str) -> eventsync.TargetError:

@@ -29,7 +29,7 @@ class StubReceiver(eventsync.DeliveryReceiver):
         query = f"?{parts.query}" if parts.query else ""
         self.client = eventsync.BatchClient(
             self.base_url + eventsync.BatchClient.BATCH_PATH + query,
-            timeout=(5.0, _read_timeout(target)))
+            timeout=(5.0, eventsync.option_timeout(target)))
 
     def preflight(self) -> None:
         self.client.check_ready()
@@ -45,15 +45,3 @@ class StubReceiver(eventsync.DeliveryReceiver):
 
     def close(self) -> None:
         self.client.close()
-
-
-def _read_timeout(target: eventsync.Target) -> float:
-    raw = target.options.get("timeout", "30")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise eventsync.TargetError(
-            f"target {target.name}: option timeout={raw!r} must be a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise eventsync.TargetError(f"target {target.name}: option timeout must be 0-3600 seconds")
-    return value

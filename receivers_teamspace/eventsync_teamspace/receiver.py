@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 import eventsync
-from eventsync_teamspace.options import TeamspaceOptions, is_true, parse_options
+from eventsync_teamspace.options import TeamspaceOptions, parse_options
 
 SAAS_ENV = "EVENTSYNC_ENABLE_SAAS_SYNC"
 GZIP_MIN_BYTES = 4096
@@ -89,7 +89,7 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
         name = self.target.name
         if self.options is None:
             raise eventsync.ReceiverNotReady(self._problem or f"target {name} is misconfigured")
-        if not (self.options.enabled or is_true(os.environ.get(SAAS_ENV))):
+        if not (self.options.enabled or eventsync.is_true(os.environ.get(SAAS_ENV))):
             raise eventsync.ReceiverNotReady(
                 f"SaaS sync is off: set {SAAS_ENV}=1, or add target {name} with "
                 "--option enabled=true")
