@@ -1,18 +1,27 @@
-"""Fixtures every test folder shares: an isolated home and an in-process CLI runner."""
+"""Fixtures every test folder shares: an isolated home, an in-process CLI runner, a journal,
+and real stub receivers (in-process, or `eventsync stub serve` subprocesses)."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.processes import StubProcess
 
 from eventsync.cli import run
+from eventsync.delivery.targets import TargetRegistry
+from eventsync.home import DB_NAME
+from eventsync.journal.journal import Journal
+from eventsync.receivers import Target
+from eventsync.store import Store
+from eventsync_stub.server import StubServer
 
 BIN = Path(sys.executable).parent
 
@@ -67,3 +76,76 @@ def cli(home: Path, capfd: pytest.CaptureFixture[str]) -> Callable[..., CliResul
 def eventsync_bin() -> str:
     """The installed console script, for tests that need a real subprocess."""
     return str(BIN / ("eventsync.exe" if os.name == "nt" else "eventsync"))
+
+
+@pytest.fixture
+def journal(home: Path) -> Iterator[Journal]:
+    """`Journal.open()` on the test's EVENTSYNC_HOME, closed afterwards."""
+    opened = Journal.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def rows_on_disk(home: Path) -> Callable[[], int]:
+    """Count journal rows with a separate plain sqlite3 connection: what is really committed."""
+
+    def count() -> int:
+        path = home / DB_NAME
+        if not path.exists():
+            return 0
+        conn = sqlite3.connect(path)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "journal" not in tables:
+                return 0
+            return conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+        finally:
+            conn.close()
+
+    return count
+
+
+@pytest.fixture
+def stub_server() -> Iterator[Callable[..., StubServer]]:
+    """Start in-process stub servers with fault options; every one is stopped at teardown."""
+    started: list[StubServer] = []
+
+    def start(**options: Any) -> StubServer:
+        server = StubServer(**options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def stub(eventsync_bin: str) -> Iterator[Callable[..., StubProcess]]:
+    """Start `eventsync stub serve` subprocesses with fault options; stopped at teardown."""
+    started: list[StubProcess] = []
+
+    def start(*args: str) -> StubProcess:
+        server = StubProcess(eventsync_bin, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    home.mkdir(parents=True, exist_ok=True)
+    with Store(home / DB_NAME) as opened:
+        yield opened
+
+
+@pytest.fixture
+def add_target(store: Store) -> Callable[..., Target]:
+    def add(name: str, url: str, **options: str) -> Target:
+        return TargetRegistry(store).add(name, "stub", url, options)
+
+    return add

@@ -21,27 +21,26 @@ from eventsync.errors import (
 )
 from eventsync.events import Event, new_ulid
 from eventsync.hookspecs import hookimpl
-from eventsync.journal import Journal
+from eventsync.journal.journal import Journal
 from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus, Target
-
-__version__ = "0.1.0"
+from eventsync.version import __version__ as __version__
 
 _LAZY = {
-    "OfflineQueue": "eventsync.offline_queue",
-    "build_queue_scope": "eventsync.offline_queue",
-    "default_queue_db_path": "eventsync.offline_queue",
+    "OfflineQueue": "eventsync.queue.offline_queue",
+    "build_queue_scope": "eventsync.queue.scope",
+    "default_queue_db_path": "eventsync.queue.scope",
     "WorkQueue": "eventsync.work.queue",
     "Job": "eventsync.work.queue",
     "KeyedLimiter": "eventsync.work.limits",
     "host_key": "eventsync.work.limits",
-    "BatchClient": "eventsync.batch_http",
+    "BatchClient": "eventsync.delivery.batch_http",
     "check_receiver": "eventsync.testing",
-    "target_token": "eventsync.credentials",
-    "check_transport": "eventsync.transport",
-    "is_loopback": "eventsync.transport",
-    "option_flag": "eventsync.transport",
-    "is_true": "eventsync.transport",
-    "option_timeout": "eventsync.transport",
+    "target_token": "eventsync.delivery.credentials",
+    "check_transport": "eventsync.delivery.transport",
+    "is_loopback": "eventsync.delivery.transport",
+    "option_flag": "eventsync.delivery.transport",
+    "is_true": "eventsync.delivery.transport",
+    "option_timeout": "eventsync.delivery.transport",
 }
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eventsync.delivery.targets import target_identity
 from eventsync.events import Event, build_event
 from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus, Target
-from eventsync.targets import target_identity
 
 
 def sample_events(count: int = 3, *, event_type: str = "ReceiverCheck") -> list[Event]:

@@ -21,11 +21,11 @@ from pathlib import Path
 import requests
 from stub_process import Stub
 
-from eventsync.drains import Drains
-from eventsync.journal import Journal
+from eventsync.delivery.drains import Drains
+from eventsync.delivery.targets import TargetRegistry
+from eventsync.journal.journal import Journal
 from eventsync.plugins import load_plugins
 from eventsync.store import Store
-from eventsync.targets import TargetRegistry
 
 BATCH = 500
 

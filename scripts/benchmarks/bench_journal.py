@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eventsync.events import new_ulid, utc_timestamp
-from eventsync.journal import SCHEMA, Journal
+from eventsync.journal.journal import SCHEMA, Journal
 from eventsync.store import Store
 
 BATCH = 1_000

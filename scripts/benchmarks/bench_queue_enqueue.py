@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from eventsync.events import Event, build_event
-from eventsync.offline_queue import OfflineQueue
+from eventsync.queue.offline_queue import OfflineQueue
 
 SPEED_TARGET = 10.0
 FLATNESS_TOLERANCE = 0.15

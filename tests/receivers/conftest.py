@@ -10,24 +10,6 @@ from typing import Any
 
 import pytest
 
-from eventsync_stub.server import StubServer
-
-
-@pytest.fixture
-def stub_server() -> Iterator[Callable[..., StubServer]]:
-    """Start stub servers with fault options (`auth_token`, `private_teamspace`, ...); every
-    one is stopped at teardown."""
-    started: list[StubServer] = []
-
-    def start(**options: Any) -> StubServer:
-        server = StubServer(**options).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
 
 @dataclass(frozen=True)
 class Received:

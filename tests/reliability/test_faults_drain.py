@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_helpers import can_mount, count_rows, fill, one_line_error, tiny_filesystem
+from reliability_helpers import can_mount, count_rows, fill, one_line_error, tiny_filesystem
 
 from eventsync.errors import StorageError
 from eventsync.home import DB_NAME
-from eventsync.journal import Journal
+from eventsync.journal.journal import Journal
 from eventsync.store import Store
 from eventsync_stub.server import StubServer
 
@@ -217,10 +217,10 @@ def test_a_ledger_write_failing_halfway_records_nothing_and_the_next_drain_balan
     """The rows of an attempt and the cursor move are one transaction: when the cursor write
     fails after the rows were written, none of them stays; the events are simply due again and
     the receiver's `duplicate` absorbs the second post."""
-    from eventsync.dispatcher import drain
-    from eventsync.ledger import Ledger
-    from eventsync.sources import JournalSource
-    from eventsync.targets import TargetRegistry
+    from eventsync.delivery.dispatcher import drain
+    from eventsync.delivery.ledger import Ledger
+    from eventsync.delivery.sources import JournalSource
+    from eventsync.delivery.targets import TargetRegistry
     from eventsync_stub.receiver import StubReceiver
 
     store = Store(tmp_path / DB_NAME)

@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_helpers import can_mount, count_rows, fill, one_line_error, remount, tiny_filesystem
+from reliability_helpers import (
+    can_mount,
+    count_rows,
+    fill,
+    one_line_error,
+    remount,
+    tiny_filesystem,
+)
 
 from eventsync.events import build_event
 from eventsync.home import DB_NAME
-from eventsync.offline_queue import OfflineQueue
+from eventsync.queue.offline_queue import OfflineQueue
 from eventsync_stub.server import StubServer
 
 needs_mount = pytest.mark.skipif(not can_mount(), reason="needs root and mount(8) for a tmpfs")

@@ -12,7 +12,7 @@ import pytest
 import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
-from rel_helpers import ANY_CHAR, HEAVY_FUZZ, count_rows, one_line_error
+from reliability_helpers import ANY_CHAR, HEAVY_FUZZ, count_rows, one_line_error
 
 from eventsync.config import SETTINGS
 from eventsync.home import CONFIG_NAME, DB_NAME

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rel_helpers import (
+from reliability_helpers import (
     BIG_FUZZ,
     FUZZ,
     HEAVY_FUZZ,
@@ -23,7 +23,7 @@ from rel_helpers import (
 
 from eventsync.errors import DuplicateEventId, InvalidEvent
 from eventsync.events import EVENT_KEYS, Event, build_event, canonical_json
-from eventsync.journal import Journal
+from eventsync.journal.journal import Journal
 from eventsync.store import Store
 
 

@@ -16,18 +16,18 @@ import requests
 import responses
 from hypothesis import given
 from hypothesis import strategies as st
-from rel_helpers import FUZZ, HEAVY_FUZZ, JSONISH
+from reliability_helpers import FUZZ, HEAVY_FUZZ, JSONISH
 
-from eventsync.batch_http import BatchClient, parse_retry_after
-from eventsync.dispatcher import drain
+from eventsync.delivery.batch_http import BatchClient, parse_retry_after
+from eventsync.delivery.dispatcher import drain
+from eventsync.delivery.ledger import Ledger, RetryPolicy
+from eventsync.delivery.sources import JournalSource
+from eventsync.delivery.targets import TargetRegistry
 from eventsync.errors import ReceiverNotReady
 from eventsync.events import Event, build_event
-from eventsync.journal import Journal
-from eventsync.ledger import Ledger, RetryPolicy
+from eventsync.journal.journal import Journal
 from eventsync.receivers import DeliveryStatus, Target
-from eventsync.sources import JournalSource
 from eventsync.store import Store
-from eventsync.targets import TargetRegistry
 from eventsync_stub.receiver import StubReceiver
 
 BASE = "http://fuzz.test"

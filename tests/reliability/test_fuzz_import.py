@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rel_helpers import ANY_CHAR, FUZZ, count_rows, event_dicts, one_line_error
+from reliability_helpers import ANY_CHAR, FUZZ, count_rows, event_dicts, one_line_error
 
 from eventsync.home import DB_NAME
 

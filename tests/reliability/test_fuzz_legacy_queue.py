@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rel_helpers import ANY_CHAR, HEAVY_FUZZ
+from reliability_helpers import ANY_CHAR, HEAVY_FUZZ
 
 from eventsync.errors import StorageError
 from eventsync.events import new_ulid
-from eventsync.journal import Journal
-from eventsync.migrate import FileStatus, Migrator, Outcome
-from eventsync.offline_queue import OfflineQueue
+from eventsync.journal.journal import Journal
+from eventsync.maintenance.migrate import FileStatus, Migrator, Outcome
 from eventsync.plugins import load_plugins
+from eventsync.queue.offline_queue import OfflineQueue
 from eventsync.store import Store
 
 COLUMNS = ("event_id", "event_type", "aggregate_id", "payload", "timestamp")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from eventsync.home import CONFIG_NAME, CREDENTIALS_NAME, DB_NAME
-from eventsync.offline_queue import OfflineQueue
+from eventsync.queue.offline_queue import OfflineQueue
 
 
 def mode(path: Path) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_helpers import count_rows, one_line_error
+from reliability_helpers import count_rows, one_line_error
 
 from eventsync.home import DB_NAME
 from eventsync_stub.server import StubServer

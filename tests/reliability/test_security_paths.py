@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_helpers import count_rows, one_line_error
+from reliability_helpers import count_rows, one_line_error
 
 from eventsync.home import DB_NAME
 

@@ -170,7 +170,7 @@ def test_debug_log_of_a_request_masks_a_secret_query_value(
         caplog: pytest.LogCaptureFixture) -> None:
     """urllib3 logs every request line at DEBUG, query string included; a target URL such as
     `...?api_key=...` used to put its key in any debug log."""
-    from eventsync.batch_http import BatchClient
+    from eventsync.delivery.batch_http import BatchClient
     from eventsync.events import build_event
 
     caplog.set_level(logging.DEBUG)

@@ -17,20 +17,22 @@ PLACEHOLDERS = "`?, ?, ...`: ','.join('?' * n), never a value"
 CONSTANT = "a module constant holding SQL text or column names"
 
 # (file relative to the repo, interpolated expression) -> why it is safe
+OQ = "core/eventsync/queue/offline_queue.py"
 REVIEWED: dict[tuple[str, str], str] = {
-    ("core/eventsync/journal.py", "marks"): PLACEHOLDERS,
-    ("core/eventsync/ledger.py", "marks"): PLACEHOLDERS,
-    ("core/eventsync/ledger.py", "_LIVE"): CONSTANT,
-    ("core/eventsync/ledger.py", "format:live"): "_SELECT_NEW.format(live=_LIVE): constants",
-    ("core/eventsync/lifecycle.py", "marks"): PLACEHOLDERS,
-    ("core/eventsync/migrate.py", "columns"): "a local literal list of column names",
-    ("core/eventsync/offline_queue.py", "marks"): PLACEHOLDERS,
-    ("core/eventsync/offline_queue.py", "QUEUE_FORMAT"): "an int constant (user_version)",
-    ("core/eventsync/offline_queue.py", "name"): "column name from the constant _ADDED_COLUMNS",
-    ("core/eventsync/offline_queue.py", "declaration"): "type from the constant _ADDED_COLUMNS",
+    ("core/eventsync/journal/journal.py", "marks"): PLACEHOLDERS,
+    ("core/eventsync/delivery/ledger.py", "marks"): PLACEHOLDERS,
+    ("core/eventsync/delivery/ledger.py", "_LIVE"): CONSTANT,
+    ("core/eventsync/delivery/ledger.py", "format:live"):
+        "_SELECT_NEW.format(live=_LIVE): constants",
+    ("core/eventsync/journal/lifecycle.py", "marks"): PLACEHOLDERS,
+    ("core/eventsync/maintenance/migrate.py", "columns"): "a local literal list of column names",
+    (OQ, "marks"): PLACEHOLDERS,
+    (OQ, "QUEUE_FORMAT"): "an int constant (user_version)",
+    (OQ, "name"): "column name from the constant _ADDED_COLUMNS",
+    (OQ, "declaration"): "type from the constant _ADDED_COLUMNS",
     ("core/eventsync/store.py", "int(busy_timeout_ms)"): "int() of a number: digits only",
     ("core/eventsync/store.py", "STORE_FORMAT"): "an int constant (user_version)",
-    ("core/eventsync/targets.py", "_COLUMNS"): CONSTANT,
+    ("core/eventsync/delivery/targets.py", "_COLUMNS"): CONSTANT,
     ("core/eventsync/work/queue.py", "_COLUMNS"): CONSTANT,
     ("core/eventsync/work/queue.py", "_AVAILABLE"): CONSTANT,
     ("core/eventsync/work/queue.py", "_EXPIRED"): CONSTANT,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from eventsync.delivery.ledger import Ledger
 from eventsync.home import DB_NAME
-from eventsync.journal import Journal
-from eventsync.ledger import Ledger
+from eventsync.journal.journal import Journal
 from eventsync.store import Schema, Store
 from eventsync.work import Job, JobState, WorkQueue
 from eventsync.work.queue import SCHEMA

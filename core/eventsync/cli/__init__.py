@@ -12,9 +12,9 @@ import traceback
 
 import click
 
-from eventsync import __version__
 from eventsync.cli.context import AppContext
 from eventsync.errors import EventSyncError
+from eventsync.version import __version__
 
 INTERNAL_ERROR_EXIT = 70
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from eventsync.archive import parse_before, write_archive
 from eventsync.cli.context import app, emit_json
+from eventsync.maintenance.archive import parse_before, write_archive
 
 
 @click.command("archive")

@@ -11,14 +11,14 @@ import sys
 import click
 
 from eventsync.cli.context import app, emit_json, emit_table
-from eventsync.credentials import (
+from eventsync.delivery.credentials import (
     TOKEN_ENV_OPTION,
     remove_token,
     set_token,
     stored_targets,
 )
+from eventsync.delivery.targets import TargetRegistry
 from eventsync.errors import ConfigError, TargetError
-from eventsync.targets import TargetRegistry
 
 
 @click.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from functools import cached_property
@@ -12,9 +13,10 @@ import click
 
 from eventsync.config import EventSyncConfig, load_config
 from eventsync.home import DB_NAME, resolve_home
-from eventsync.ingest import Ingest
-from eventsync.journal import Journal
+from eventsync.journal.ingest import Ingest
+from eventsync.journal.journal import Journal
 from eventsync.plugins import Plugins, load_plugins
+from eventsync.queue.offline_queue import enqueue_for_target
 from eventsync.store import Store
 
 
@@ -48,11 +50,12 @@ class AppContext:
         """Ingest with the configured policy; retention off needs the one active target."""
         target = None
         if not self.config.retention and self.config.delivers:
-            from eventsync.authority import resolve_authority
-            from eventsync.targets import TargetRegistry
+            from eventsync.delivery.authority import resolve_authority
+            from eventsync.delivery.targets import TargetRegistry
 
             target = resolve_authority(TargetRegistry(self.store), self.config).target
-        return Ingest(self.journal, self.config, home=self.home, target=target)
+        spill = functools.partial(enqueue_for_target, target, self.home, self.config)
+        return Ingest(self.journal, self.config, spill=spill)
 
     @cached_property
     def plugins(self) -> Plugins:

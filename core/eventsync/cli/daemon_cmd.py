@@ -17,8 +17,8 @@ import click
 from eventsync.cli.context import app
 from eventsync.cli.drain_cmd import drains_for
 from eventsync.config import load_config
-from eventsync.drain_runner import DrainOutcome, DrainRunner, scheduler_config
-from eventsync.targets import TargetRegistry
+from eventsync.delivery.drain_runner import DrainOutcome, DrainRunner, scheduler_config
+from eventsync.delivery.targets import TargetRegistry
 
 
 @click.command("daemon")

@@ -9,17 +9,18 @@ from typing import Any
 
 import click
 
-from eventsync.authority import resolve_authority
 from eventsync.cli.context import AppContext, app, emit_json
 from eventsync.config import EventSyncConfig, load_config
-from eventsync.dispatcher import DEFAULT_BATCH_SIZE, DrainReport
-from eventsync.drain_runner import DrainOutcome, DrainRunner, scheduler_config
-from eventsync.drains import Drains
+from eventsync.delivery.authority import resolve_authority
+from eventsync.delivery.dispatcher import DEFAULT_BATCH_SIZE, DrainReport
+from eventsync.delivery.drain_runner import DrainOutcome, DrainRunner, scheduler_config
+from eventsync.delivery.drains import Drains
+from eventsync.delivery.ledger import Ledger, RetryPolicy
+from eventsync.delivery.sources import QueueSource
+from eventsync.delivery.targets import TargetRegistry
 from eventsync.errors import AuthorityError, ReceiverNotReady
-from eventsync.ledger import Ledger, RetryPolicy
+from eventsync.queue.offline_queue import open_target_queue
 from eventsync.receivers import Target
-from eventsync.sources import QueueSource, open_queue
-from eventsync.targets import TargetRegistry
 
 
 def drains_for(ctx: AppContext, config: EventSyncConfig) -> Drains:
@@ -28,7 +29,7 @@ def drains_for(ctx: AppContext, config: EventSyncConfig) -> Drains:
     queue_source = None
     if not config.retention:
         def queue_source(target: Target) -> QueueSource:
-            return QueueSource(open_queue(target, ctx.home, config))
+            return QueueSource(open_target_queue(target, ctx.home, config))
     return Drains(ctx.store, ctx.plugins, home=ctx.home, retry=retry, queue_source=queue_source)
 
 

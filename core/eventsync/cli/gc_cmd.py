@@ -9,7 +9,7 @@ import click
 
 from eventsync.cli.context import app, emit_json
 from eventsync.errors import ConfigError
-from eventsync.gc import DEFAULT_POLICY, GcReport, parse_duration, run_gc
+from eventsync.maintenance.gc import DEFAULT_POLICY, GcReport, parse_duration, run_gc
 
 
 class Duration(click.ParamType):

@@ -8,7 +8,7 @@ import click
 
 from eventsync.cli.context import app, emit_json
 from eventsync.errors import MigrationError
-from eventsync.migrate import UNRECOVERABLE_NOTE, FileReport, MigrationReport, Migrator
+from eventsync.maintenance.migrate import UNRECOVERABLE_NOTE, FileReport, MigrationReport, Migrator
 
 
 @click.command("migrate")

@@ -7,15 +7,15 @@ from typing import Any
 import click
 
 from eventsync.audit import DROPPED_LOCAL, REFUSED_DISCARD, AuditLog
-from eventsync.authority import Problem, resolve_authority
 from eventsync.cli.context import AppContext, app, emit_json
 from eventsync.config import EventSyncConfig, load_config
-from eventsync.drains import RESET_KEY
-from eventsync.gc import gc_preview, journal_growth, parse_duration
+from eventsync.delivery.authority import Problem, resolve_authority
+from eventsync.delivery.drains import RESET_KEY
+from eventsync.delivery.ledger import Ledger
+from eventsync.delivery.targets import TargetRegistry, redact_url
 from eventsync.home import DB_NAME
-from eventsync.ledger import Ledger
+from eventsync.maintenance.gc import gc_preview, journal_growth, parse_duration
 from eventsync.receivers import Target
-from eventsync.targets import TargetRegistry, redact_url
 from eventsync.work import WorkQueue
 
 DEPLOYMENT_KEYS = ("server_instance_id", "deployment_id", "environment_name", "git_sha")

@@ -8,10 +8,10 @@ import click
 
 from eventsync.cli.context import app, emit_json, emit_table
 from eventsync.config import load_config, set_value
+from eventsync.delivery.ledger import Ledger
+from eventsync.delivery.targets import TargetRegistry, redact_options, redact_url
 from eventsync.errors import TargetError
-from eventsync.ledger import Ledger
 from eventsync.receivers import Target
-from eventsync.targets import TargetRegistry, redact_options, redact_url
 
 
 @click.group()

@@ -1,0 +1,157 @@
+"""select -> post -> record, until nothing is due. Never deletes or edits an event.
+
+The dispatcher trusts no receiver: an exception, a missing result, a result for an event it did
+not send, or something that is not a `DeliveryResult` all become `failed_transient` for the
+events concerned, so a buggy plugin can delay delivery but never corrupt the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from eventsync.delivery.sources import DeliverySource
+from eventsync.delivery.targets import is_secret_option
+from eventsync.errors import ReceiverNotReady
+from eventsync.events import Event
+from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus
+
+DEFAULT_BATCH_SIZE = 500
+UNREACHABLE_AFTER = 3
+
+
+@dataclass
+class DrainReport:
+    """What one drain did; `to_dict()` is the `sync now --json` shape."""
+
+    target: str
+    attempted: int = 0
+    delivered: int = 0
+    duplicate: int = 0
+    retrying: int = 0
+    terminal_failed: int = 0
+    stopped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def add(self, results: list[DeliveryResult]) -> None:
+        self.attempted += len(results)
+        for result in results:
+            if result.status is DeliveryStatus.SUCCESS:
+                self.delivered += 1
+            elif result.status is DeliveryStatus.DUPLICATE:
+                self.duplicate += 1
+            elif result.status is DeliveryStatus.FAILED_PERMANENT:
+                self.terminal_failed += 1
+            else:
+                self.retrying += 1
+
+    def merge(self, other: DrainReport) -> None:
+        for name in ("attempted", "delivered", "duplicate", "retrying", "terminal_failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.stopped = other.stopped or self.stopped
+
+
+def drain(
+    receiver: DeliveryReceiver,
+    source: DeliverySource,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    preflight: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> DrainReport:
+    """Post everything `source` has due through `receiver` and record each outcome.
+
+    The receiver's gate is checked first unless the caller already did (`ReceiverNotReady`
+    propagates and nothing is recorded; after a batch that failed entirely the gate is checked
+    again, so a server refusing credentials stops the drain at once). It stops early after a
+    few consecutive batches that failed entirely and transiently: the target is unreachable,
+    and posting the rest would only burn attempts.
+    """
+    report = DrainReport(receiver.target.name)
+    if preflight:
+        receiver.preflight()
+    failed_batches = 0
+    while True:
+        if should_stop is not None and should_stop():
+            report.stopped = "stopped on request"
+            return report
+        batch = source.next_batch(batch_size)
+        if not batch.items:
+            return report
+        results = deliver_safely(receiver, batch.events)
+        source.record(batch, results)
+        report.add(results)
+        if progress is not None:
+            progress(len(results))
+        if all(r.status is DeliveryStatus.FAILED_TRANSIENT for r in results):
+            receiver.preflight()
+            failed_batches += 1
+            if failed_batches >= UNREACHABLE_AFTER:
+                report.stopped = f"target unreachable: {results[0].detail}"
+                return report
+        else:
+            failed_batches = 0
+
+
+def deliver_safely(receiver: DeliveryReceiver, events: list[Event]) -> list[DeliveryResult]:
+    """Exactly one well-formed result per event sent, whatever the receiver did."""
+    try:
+        raw = receiver.deliver(events)
+    except ReceiverNotReady:
+        raise
+    except Exception as exc:  # a receiver bug or a network error must not lose the batch
+        detail = _redact(f"{type(exc).__name__}: {exc}", _secrets(receiver))
+        return [DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT, detail)
+                for e in events]
+    return normalise_results(events, raw, receiver)
+
+
+def normalise_results(events: list[Event], raw: Any, receiver: DeliveryReceiver
+                      ) -> list[DeliveryResult]:
+    """Keep the first valid result per sent event; anything else counts as transient failure."""
+    wanted = {event.event_id for event in events}
+    secrets = _secrets(receiver)
+    found: dict[str, DeliveryResult] = {}
+    for item in raw if isinstance(raw, list | tuple) else ():
+        if (isinstance(item, DeliveryResult) and isinstance(item.event_id, str)
+                and item.event_id in wanted and item.event_id not in found):
+            found[item.event_id] = DeliveryResult(
+                item.event_id, item.status, _redact(str(item.detail or ""), secrets)[:500],
+                _retry_after(item.retry_after),
+            )
+    missing = "the receiver returned no valid result for this event"
+    return [found.get(e.event_id) or DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT,
+                                                    missing) for e in events]
+
+
+def _retry_after(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 86_400:
+        return float(value)
+    return None
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    """Receivers may echo their configuration into errors; secret values never leave."""
+    for value in secrets:
+        text = text.replace(value, "***")
+    return " ".join(text.split())
+
+
+def _secrets(receiver: DeliveryReceiver) -> list[str]:
+    """Secret option values and the target URL's password and secret query values, longest
+    first (so a secret containing another is masked whole)."""
+    target = getattr(receiver, "target", None)
+    options = getattr(target, "options", None) or {}
+    found = {str(v) for k, v in options.items() if is_secret_option(k)}
+    try:
+        parts = urlsplit(getattr(target, "url", "") or "")
+        found.update((parts.password or "", unquote(parts.password or "")))
+        found.update(v for k, v in parse_qsl(parts.query) if is_secret_option(k))
+    except ValueError:
+        pass
+    return sorted((value for value in found if len(value) >= 4), key=len, reverse=True)

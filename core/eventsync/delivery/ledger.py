@@ -1,0 +1,327 @@
+"""Delivery facts: one row per (target, event) once the target has had an outcome for it.
+
+Selection of "what has this target not had yet" must not grow with history, so it has two O(batch)
+halves: events after the target's cursor (never attempted; a primary-key range scan of the
+journal), and retries that are due (a partial index over rows that have a `next_attempt_at`).
+Terminal rows (`success`, `duplicate`, `failed_permanent`) have no `next_attempt_at`, so the index
+holds only work still to do.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from eventsync.events import Event
+from eventsync.journal.journal import SCHEMA as JOURNAL_SCHEMA
+from eventsync.journal.journal import pin_through
+from eventsync.receivers import DeliveryResult, DeliveryStatus
+from eventsync.store import Schema, Store
+
+RETRYING = (DeliveryStatus.PENDING, DeliveryStatus.REJECTED, DeliveryStatus.FAILED_TRANSIENT)
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+SCHEMA = Schema(
+    "ledger",
+    (
+        """
+        CREATE TABLE deliveries (
+            target_id        INTEGER NOT NULL,
+            seq              INTEGER NOT NULL,
+            state            TEXT NOT NULL,
+            attempts         INTEGER NOT NULL,
+            detail           TEXT NOT NULL DEFAULT '',
+            first_attempt_at INTEGER NOT NULL,
+            last_attempt_at  INTEGER NOT NULL,
+            next_attempt_at  INTEGER,
+            delivered_at     INTEGER,
+            PRIMARY KEY (target_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX deliveries_due ON deliveries (target_id, next_attempt_at)
+            WHERE next_attempt_at IS NOT NULL;
+        CREATE TABLE cursors (
+            target_id INTEGER PRIMARY KEY,
+            seq       INTEGER NOT NULL
+        )
+        """,
+    ),
+)
+
+_SELECT_DUE = """
+SELECT d.seq, j.body FROM deliveries d JOIN journal j ON j.seq = d.seq
+WHERE d.target_id = ? AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?
+  AND j.body IS NOT NULL
+ORDER BY d.next_attempt_at, d.seq LIMIT ?
+"""
+_SELECT_NEW = """
+SELECT j.seq, j.body FROM journal j
+WHERE j.seq > ? AND j.seq <= ? AND j.body IS NOT NULL AND ({live})
+ORDER BY j.seq LIMIT ?
+"""
+# Superseded events are skipped unless some target already has them (then they are history
+# every target should get). Evaluated only for the rare superseded row, via primary keys.
+_LIVE = """
+NOT EXISTS (SELECT 1 FROM journal_superseded s WHERE s.seq = j.seq)
+OR EXISTS (SELECT 1 FROM deliveries d
+           WHERE d.target_id IN (SELECT target_id FROM cursors) AND d.seq = j.seq
+             AND d.state IN ('success', 'duplicate'))
+"""
+_SELECT_NEW = _SELECT_NEW.format(live=_LIVE)
+_COUNT_NEW = f"SELECT COUNT(*) FROM journal j WHERE j.seq > ? AND j.body IS NOT NULL AND ({_LIVE})"
+_HISTORY = (
+    "SELECT seq, state, attempts, detail, first_attempt_at, last_attempt_at, delivered_at"
+    " FROM deliveries WHERE target_id = ? AND seq BETWEEN ? AND ? ORDER BY seq"
+)
+HISTORY_KEYS = ("state", "attempts", "detail", "first_attempt_at", "last_attempt_at",
+                "delivered_at")
+_UPSERT = """
+INSERT INTO deliveries (target_id, seq, state, attempts, detail, first_attempt_at,
+                        last_attempt_at, next_attempt_at, delivered_at)
+VALUES (:target, :seq, :state, :attempts, :detail, :now, :now, :next, :delivered)
+ON CONFLICT (target_id, seq) DO UPDATE SET
+    state = excluded.state,
+    attempts = excluded.attempts,
+    detail = excluded.detail,
+    last_attempt_at = excluded.last_attempt_at,
+    next_attempt_at = excluded.next_attempt_at,
+    delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at)
+WHERE deliveries.state NOT IN ('success', 'duplicate')
+"""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, capped; a server's Retry-After wins when it is longer."""
+
+    base_seconds: float = 1.0
+    max_seconds: float = 300.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    seq: int
+    event: Event
+    new: bool
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Events selected for one delivery attempt, and how far the cursor may move after it."""
+
+    items: list[BatchItem]
+    cursor_after: int | None
+
+    @property
+    def events(self) -> list[Event]:
+        return [item.event for item in self.items]
+
+
+@dataclass(frozen=True)
+class TargetCounts:
+    delivered: int = 0
+    duplicate: int = 0
+    pending: int = 0
+    retrying: int = 0
+    terminal_failed: int = 0
+
+
+class Ledger:
+    """Per-target delivery state over one journal."""
+
+    def __init__(self, store: Store, retry: RetryPolicy | None = None) -> None:
+        self.store = store
+        self.retry = retry or RetryPolicy()
+        store.ensure(JOURNAL_SCHEMA)
+        store.ensure(SCHEMA)
+
+    def high_water(self) -> int:
+        """The newest journal seq now; a drain stops there so producers can't keep it running."""
+        row = self.store.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        return int(row[0])
+
+    def cursor(self, target_id: int) -> int:
+        row = self.store.execute("SELECT seq FROM cursors WHERE target_id = ?",
+                                 (target_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def next_batch(self, target_id: int, limit: int, *, due_by: int, up_to: int) -> Batch:
+        """Due retries first (oldest due), then never-attempted events after the cursor.
+
+        Plain reads, no write lock: only the one drain holding this target's job selects for
+        it, so nothing can move the cursor in between.
+        """
+        due = self.store.execute(_SELECT_DUE, (target_id, due_by, limit)).fetchall()
+        fresh = []
+        if len(due) < limit:
+            fresh = self.store.execute(_SELECT_NEW, (self.cursor(target_id), up_to,
+                                                     limit - len(due))).fetchall()
+        events = Event.many_from_json([body for _, body in due + fresh])
+        items = [BatchItem(seq, event, index >= len(due))
+                 for index, ((seq, _), event) in enumerate(zip(due + fresh, events, strict=True))]
+        cursor_after = fresh[-1][0] if fresh else None
+        return Batch(items, cursor_after)
+
+    def record(self, target_id: int, batch: Batch, results: Iterable[DeliveryResult]) -> None:
+        """Write every outcome of one attempt and move the cursor, in one transaction.
+
+        A delivered row is never downgraded: two drains of one target may race (`sync now`
+        beside the daemon), and the later, failed post of an event the target already has
+        must not make it due again.
+        """
+        by_id = {result.event_id: result for result in results}
+        now = _now_ms()
+        with self.store.transaction() as conn:
+            attempts = self._attempts(conn, target_id, [i.seq for i in batch.items if not i.new])
+            rows = [self._row(target_id, item, by_id.get(item.event.event_id), now,
+                              attempts.get(item.seq, 0) + 1) for item in batch.items]
+            conn.executemany(_UPSERT, rows)
+            if batch.items:
+                pin_through(conn, max(item.seq for item in batch.items))
+            if batch.cursor_after is not None:
+                conn.execute(
+                    "INSERT INTO cursors (target_id, seq) VALUES (?, ?) ON CONFLICT (target_id)"
+                    " DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                    (target_id, batch.cursor_after),
+                )
+
+    def counts(self, target_id: int) -> TargetCounts:
+        """Delivered / duplicate / retrying / terminal-failed rows, and events not yet attempted."""
+        cur = self.store.execute(
+            "SELECT state, COUNT(*) FROM deliveries WHERE target_id = ? GROUP BY state",
+            (target_id,),
+        )
+        by_state = dict(cur.fetchall())
+        not_attempted = self.store.execute(_COUNT_NEW, (self.cursor(target_id),)).fetchone()[0]
+        return TargetCounts(
+            delivered=by_state.get("success", 0) + by_state.get("duplicate", 0),
+            duplicate=by_state.get("duplicate", 0),
+            pending=not_attempted,
+            retrying=sum(by_state.get(state.value, 0) for state in RETRYING),
+            terminal_failed=by_state.get("failed_permanent", 0),
+        )
+
+    def next_due_at(self, target_id: int) -> int | None:
+        """When the earliest retry of this target falls due (epoch ms), if any."""
+        row = self.store.execute(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE target_id = ?"
+            " AND next_attempt_at IS NOT NULL", (target_id,),
+        ).fetchone()
+        return row[0]
+
+    def retry_failed(self, target_id: int) -> int:
+        """Make terminal-failed rows due now (the operator's `sync retry --failed`)."""
+        with self.store.transaction() as conn:
+            return conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE target_id = ?"
+                " AND state = 'failed_permanent'", (_now_ms(), target_id),
+            ).rowcount
+
+    def retry_now(self, target_id: int) -> int:
+        """Skip the backoff of retrying rows (the operator knows the target is back)."""
+        now = _now_ms()
+        with self.store.transaction() as conn:
+            return conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE target_id = ?"
+                " AND next_attempt_at > ?", (now, target_id, now),
+            ).rowcount
+
+    def retry_all(self, target_id: int) -> int:
+        """Forget what this target had, so every retained event is posted again.
+
+        For a target whose server was reset: receivers answer `duplicate` for what they still
+        hold, so re-posting is safe.
+        """
+        return self.forget(target_id)
+
+    def forget(self, target_id: int) -> int:
+        """Delete this target's rows and cursor (target removal, or a full re-drain)."""
+        with self.store.transaction() as conn:
+            removed = conn.execute("DELETE FROM deliveries WHERE target_id = ?",
+                                   (target_id,)).rowcount
+            conn.execute("DELETE FROM cursors WHERE target_id = ?", (target_id,))
+        return removed
+
+    def has_rows(self, target_id: int) -> bool:
+        row = self.store.execute(
+            "SELECT 1 FROM deliveries WHERE target_id = ? LIMIT 1", (target_id,)
+        ).fetchone()
+        return row is not None or self.cursor(target_id) > 0
+
+    def history(self, seq: int) -> list[dict[str, Any]]:
+        """Every target's row for one event (for archives and inspection)."""
+        cur = self.store.execute(
+            "SELECT target_id, state, attempts, detail, first_attempt_at, last_attempt_at,"
+            " delivered_at FROM deliveries WHERE seq = ? ORDER BY target_id", (seq,),
+        )
+        keys = ("target_id", "state", "attempts", "detail", "first_attempt_at",
+                "last_attempt_at", "delivered_at")
+        return [dict(zip(keys, row, strict=True)) for row in cur]
+
+    def delivered_seqs(self, target_id: int) -> set[int]:
+        """Seqs with terminal success (`success` / `duplicate`) for one target."""
+        cur = self.store.execute(
+            "SELECT seq FROM deliveries WHERE target_id = ? AND state IN (?, ?)",
+            (target_id, DeliveryStatus.SUCCESS, DeliveryStatus.DUPLICATE),
+        )
+        return {row[0] for row in cur}
+
+    def histories(self, target_ids: Iterable[int], first_seq: int, last_seq: int
+                  ) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        """Ledger rows for seqs in `[first_seq, last_seq]`, as seq -> [(target_id, row)].
+
+        One range scan over the primary key `(target_id, seq)` per target, so an archive costs
+        O(rows returned) instead of a lookup per event.
+        """
+        out: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+        for target_id in sorted(set(target_ids)):
+            cur = self.store.execute(_HISTORY, (target_id, first_seq, last_seq))
+            for seq, *values in cur:
+                out.setdefault(seq, []).append(
+                    (target_id, dict(zip(HISTORY_KEYS, values, strict=True))))
+        return out
+
+    def target_ids(self) -> set[int]:
+        """Every target id the ledger has a cursor for (targets that were ever drained)."""
+        return {row[0] for row in self.store.execute("SELECT target_id FROM cursors")}
+
+    @staticmethod
+    def _attempts(conn: Any, target_id: int, seqs: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(conn.execute(
+                f"SELECT seq, attempts FROM deliveries WHERE target_id = ? AND seq IN ({marks})",
+                (target_id, *chunk),
+            ).fetchall())
+        return found
+
+    def _row(self, target_id: int, item: BatchItem, result: DeliveryResult | None,
+             now: int, attempts: int) -> dict[str, Any]:
+        if result is None:
+            result = DeliveryResult(item.event.event_id, DeliveryStatus.FAILED_TRANSIENT,
+                                    "the receiver returned no result for this event")
+        status = result.status
+        return {
+            "target": target_id, "seq": item.seq, "state": status.value,
+            "attempts": attempts, "detail": result.detail[:500], "now": now,
+            "next": self._next_attempt(now, attempts, result) if status in RETRYING else None,
+            "delivered": now if status.delivered else None,
+        }
+
+    def _next_attempt(self, now: int, attempts: int, result: DeliveryResult) -> int:
+        """Backoff doubles per attempt, with jitter, capped; a longer Retry-After wins."""
+        delay = self.retry.base_seconds * 2 ** min(attempts - 1, 30)
+        delay *= 1 + random.uniform(-self.retry.jitter, self.retry.jitter)
+        delay = min(self.retry.max_seconds, delay)
+        if result.retry_after:
+            delay = max(delay, min(result.retry_after, MAX_RETRY_AFTER_SECONDS))
+        return now + int(delay * 1000)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
