@@ -4,19 +4,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DISTS := -e . -e ./receivers_stub -e ./receivers_external -e ./receivers_teamspace
+# Quiet installs: pip's -q, and setuptools' "Editable installation" notice (information only, not a
+# problem with the package) filtered in the build backend's interpreter.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q
 
 .PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml receivers_*/pyproject.toml
-	$(BIN)/python -m pip install -q $(DISTS)
+	$(PIP_INSTALL) $(DISTS)
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	touch $@
 
 demo: $(STAMP)
@@ -30,7 +33,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
 bench: $(TEST_STAMP)
-	$(BIN)/python -m pip install -q persist-queue
+	$(PIP_INSTALL) persist-queue
 	$(BIN)/python scripts/benchmarks/bench_journal.py
 
 clean:

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from pathlib import Path
 from typing import BinaryIO
 
+import platformdirs
+
 from eventsync.errors import StorageError
 
+APP_NAME = "eventsync"
 DB_NAME = "eventsync.db"
 CONFIG_NAME = "config.toml"
 CREDENTIALS_NAME = "credentials.toml"
 
 
 def default_home() -> Path:
-    """The platform's per-user data directory for eventsync."""
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "eventsync"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "eventsync"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "eventsync"
+    """The platform's per-user data directory for eventsync.
+
+    `platformdirs` knows each platform's rule (XDG on Linux, Application Support on macOS,
+    LOCALAPPDATA on Windows) and keeps up with them, so eventsync does not carry its own table.
+    """
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False, roaming=False))
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:
