@@ -47,7 +47,7 @@ def test_a_clean_drain_delivers_everything_once(spine: Spine) -> None:
     report = run(spine, receiver, batch_size=100)
     assert report.to_dict() == {"target": "main", "attempted": 250, "delivered": 250,
                                 "duplicate": 0, "retrying": 0, "terminal_failed": 0,
-                                "stopped": None}
+                                "stopped": None, "remaining": 0, "last_error": None}
     assert [len(call) for call in receiver.calls] == [100, 100, 50]
     assert [eid for call in receiver.calls for eid in call] == [e.event_id for e in events]
     assert spine.ledger.counts(receiver.target.id) == TargetCounts(delivered=250)

@@ -80,12 +80,16 @@ def _say_waiting(name: str) -> None:
     click.echo(f"eventsync: another process is draining {name}; waiting for it", err=True)
 
 
+STOPPED_EARLY_EXIT = 3
+
+
 def _finish(outcomes: list[DrainOutcome], as_json: bool, every: bool) -> None:
-    """Print every report; a target whose gate or plugin failed makes the exit status 1."""
+    """Print every report; a failed gate or plugin exits 1, a drain that stopped early with
+    events still due exits 3 (CONTRACTS §6), each with one stderr line saying why."""
     failures = [o for o in outcomes if o.error is not None]
     reports = [o.report for o in outcomes if o.report is not None]
     if as_json:
-        rows = [_json_report(r) for r in reports]
+        rows = [r.to_dict() for r in reports]
         if every:
             emit_json(rows + [{"target": o.target, "error": str(o.error)} for o in failures])
         elif rows:
@@ -98,14 +102,14 @@ def _finish(outcomes: list[DrainOutcome], as_json: bool, every: bool) -> None:
         if isinstance(failure.error, ReceiverNotReady):
             message = f"target {failure.target} is not ready: {message}"
         click.echo(f"eventsync: error: {message}", err=True)
+    stopped = [r for r in reports if r.stopped and r.remaining > 0]
+    for report in stopped:
+        click.echo(f"eventsync: error: {report.target}: stopped early ({report.stopped}); "
+                   f"{report.remaining} events remain due", err=True)
     if failures:
         click.get_current_context().exit(1)
-
-
-def _json_report(report: DrainReport) -> dict[str, Any]:
-    data = report.to_dict()
-    data.pop("stopped")
-    return data
+    if stopped:
+        click.get_current_context().exit(STOPPED_EARLY_EXIT)
 
 
 def _print_report(report: DrainReport) -> None:
@@ -114,8 +118,6 @@ def _print_report(report: DrainReport) -> None:
         f"{report.duplicate} duplicate, {report.retrying} retrying, "
         f"{report.terminal_failed} terminal-failed"
     )
-    if report.stopped:
-        click.echo(f"stopped early: {report.stopped}; the rest stays due", err=True)
 
 
 def _explain_no_delivery(as_json: bool) -> None:

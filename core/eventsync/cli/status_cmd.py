@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -46,13 +47,15 @@ def build_status(ctx: AppContext) -> dict[str, Any]:
     registry = TargetRegistry(ctx.store)
     authority = resolve_authority(registry, config, plugins=ctx.plugins, check_gate=True,
                                   legacy_queue_dir=ctx.home)
-    problems = [*authority.problems, *_config_problems(config)]
     ledger = Ledger(ctx.store)
     active = authority.target.name if authority.target else None
+    targets = [_target_status(t, ledger, active) for t in registry.list()]
+    problems = [*authority.problems, *_config_problems(config),
+                *_failing_problems(targets, config)]
     audit = AuditLog(ctx.store)
     return {
         "journal": {**journal_growth(ctx.store), "gc": _gc_preview(ctx, config)},
-        "targets": [_target_status(t, ledger, active) for t in registry.list()],
+        "targets": targets,
         "authority": {**authority.to_dict(), "problems": [p.to_dict() for p in problems]},
         "config": {"preset": config.preset, "retention": config.retention,
                    "delivery": config.delivery},
@@ -76,6 +79,17 @@ def _config_problems(config: EventSyncConfig) -> list[Problem]:
             for key in config.unknown_keys]
 
 
+def _failing_problems(targets: list[dict[str, Any]], config: EventSyncConfig) -> list[Problem]:
+    """A target failing for longer than its backoff cap: every retry since has failed too."""
+    now = time.time() * 1000
+    return [Problem(f"target {t['name']!r} has been failing for "
+                    f"{(now - t['unreachable_since']) / 1000:.0f}s, longer than its backoff cap "
+                    f"({config.retry_max_seconds:g}s): {t['last_error'] or 'no detail'}",
+                    f"check the target; then eventsync sync retry --target {t['name']}")
+            for t in targets if t["unreachable_since"] is not None
+            and now - t["unreachable_since"] > config.retry_max_seconds * 1000]
+
+
 def _gc_preview(ctx: AppContext, config: EventSyncConfig) -> dict[str, Any]:
     """What a gc with the configured policy would free; a bad setting shows as `error`."""
     try:
@@ -90,12 +104,15 @@ def _gc_preview(ctx: AppContext, config: EventSyncConfig) -> dict[str, Any]:
 def _target_status(target: Target, ledger: Ledger, active: str | None) -> dict[str, Any]:
     assert target.id is not None
     counts = ledger.counts(target.id)
+    failing = ledger.failing_since(target.id)
     reset = target.metadata.get(RESET_KEY)
     return {
         "name": target.name, "type": target.type, "url": redact_url(target.url),
         "active": target.name == active, "delivered": counts.delivered,
         "duplicate": counts.duplicate, "pending": counts.pending, "retrying": counts.retrying,
         "terminal_failed": counts.terminal_failed,
+        "unreachable_since": failing[0] if failing else None,
+        "last_error": failing[1] if failing else None,
         "deployment": {key: target.metadata.get(key) for key in DEPLOYMENT_KEYS},
         "advisory": (f"target may have been reset ({reset}); re-drain with "
                      f"`eventsync sync retry --target {target.name} --all`") if reset else None,

@@ -33,6 +33,8 @@ class DrainReport:
     retrying: int = 0
     terminal_failed: int = 0
     stopped: str | None = None
+    remaining: int = 0
+    last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +55,8 @@ class DrainReport:
         for name in ("attempted", "delivered", "duplicate", "retrying", "terminal_failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.stopped = other.stopped or self.stopped
+        self.remaining = other.remaining
+        self.last_error = other.last_error or self.last_error
 
 
 def drain(
@@ -78,28 +82,48 @@ def drain(
     failed_batches = 0
     while True:
         if should_stop is not None and should_stop():
-            report.stopped = "stopped on request"
-            return report
+            return _stop(report, source, "stopped on request")
         batch = source.next_batch(batch_size)
         if not batch.items:
             return report
-        results = deliver_safely(receiver, batch.events)
+        results, raised = _deliver(receiver, batch.events)
         source.record(batch, results)
         report.add(results)
+        report.last_error = _last_error(results) or report.last_error
         if progress is not None:
             progress(len(results))
         if all(r.status is DeliveryStatus.FAILED_TRANSIENT for r in results):
             receiver.preflight()
             failed_batches += 1
             if failed_batches >= UNREACHABLE_AFTER:
-                report.stopped = f"target unreachable: {results[0].detail}"
-                return report
+                why = "receiver error" if raised else "target unreachable"
+                return _stop(report, source, f"{why}: {results[0].detail}")
         else:
             failed_batches = 0
 
 
+def _stop(report: DrainReport, source: DeliverySource, reason: str) -> DrainReport:
+    """End a drain early, counting what it leaves due but never tried (CONTRACTS §6 exit 3)."""
+    report.stopped = reason
+    remaining = getattr(source, "remaining", None)
+    report.remaining = remaining() if remaining is not None else 0
+    return report
+
+
+def _last_error(results: list[DeliveryResult]) -> str | None:
+    return next((r.detail for r in reversed(results) if not r.status.delivered and r.detail),
+                None)
+
+
 def deliver_safely(receiver: DeliveryReceiver, events: list[Event]) -> list[DeliveryResult]:
     """Exactly one well-formed result per event sent, whatever the receiver did."""
+    return _deliver(receiver, events)[0]
+
+
+def _deliver(receiver: DeliveryReceiver, events: list[Event]
+             ) -> tuple[list[DeliveryResult], bool]:
+    """`deliver_safely`, and whether the receiver itself raised something other than a
+    network error (an `OSError`: refused, reset, timed out), i.e. a bug in the receiver."""
     try:
         raw = receiver.deliver(events)
     except ReceiverNotReady:
@@ -107,8 +131,8 @@ def deliver_safely(receiver: DeliveryReceiver, events: list[Event]) -> list[Deli
     except Exception as exc:  # a receiver bug or a network error must not lose the batch
         detail = _redact(f"{type(exc).__name__}: {exc}", _secrets(receiver))
         return [DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT, detail)
-                for e in events]
-    return normalise_results(events, raw, receiver)
+                for e in events], not isinstance(exc, OSError)
+    return normalise_results(events, raw, receiver), False
 
 
 def normalise_results(events: list[Event], raw: Any, receiver: DeliveryReceiver

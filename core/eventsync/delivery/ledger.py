@@ -204,6 +204,32 @@ class Ledger:
             terminal_failed=by_state.get("failed_permanent", 0),
         )
 
+    def count_due(self, target_id: int, *, due_by: int, up_to: int) -> int:
+        """Events `next_batch` would still select: retries due by `due_by`, then events after
+        the cursor up to `up_to` (what a drain that stopped early leaves untried)."""
+        due = self.store.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE target_id = ? AND next_attempt_at IS NOT NULL"
+            " AND next_attempt_at <= ?", (target_id, due_by)).fetchone()[0]
+        fresh = self.store.execute(_COUNT_NEW + " AND j.seq <= ?",
+                                   (self.cursor(target_id), up_to)).fetchone()[0]
+        return int(due) + int(fresh)
+
+    def failing_since(self, target_id: int) -> tuple[int, str] | None:
+        """When this target's current run of failures began (epoch ms) and its latest error:
+        the first attempt of the oldest retrying row tried after the last delivery; None when
+        nothing retrying was tried since something was delivered."""
+        row = self.store.execute(
+            "SELECT MIN(first_attempt_at), MAX(last_attempt_at) FROM deliveries"
+            " WHERE target_id = ? AND next_attempt_at IS NOT NULL AND state IN (?, ?, ?)"
+            " AND first_attempt_at > (SELECT COALESCE(MAX(delivered_at), 0) FROM deliveries"
+            " WHERE target_id = ?)", (target_id, *RETRYING, target_id)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        detail = self.store.execute(
+            "SELECT detail FROM deliveries WHERE target_id = ? AND last_attempt_at = ?"
+            " AND next_attempt_at IS NOT NULL LIMIT 1", (target_id, row[1])).fetchone()
+        return int(row[0]), detail[0] if detail else ""
+
     def next_due_at(self, target_id: int) -> int | None:
         """When the earliest retry of this target falls due (epoch ms), if any."""
         row = self.store.execute(

@@ -45,6 +45,10 @@ class JournalSource:
         """Roughly how many events this drain will post, for a progress bar."""
         return max(0, self.up_to - self.ledger.cursor(self.target_id))
 
+    def remaining(self) -> int:
+        """Events this drain would still post: never attempted, or a retry due by its start."""
+        return self.ledger.count_due(self.target_id, due_by=self.due_by, up_to=self.up_to)
+
 
 class QueueSource:
     """Retention off: the bounded offline queue, whose rows are deleted once terminally handled.
@@ -66,3 +70,8 @@ class QueueSource:
 
     def estimate(self) -> int:
         return self.inner.estimate()
+
+    def remaining(self) -> int:
+        """Rows this drain has not offered yet (read once, when a drain stops early)."""
+        inner = self.inner
+        return len(inner.queue._due_rows(inner._after, inner._up_to, 1 << 30))
