@@ -15,7 +15,6 @@ import eventsync
 from eventsync_external.options import ExternalOptions, parse_options, resolve_headers
 
 GZIP_MIN_BYTES = 4096
-CONNECT_TIMEOUT = 5.0
 
 
 class ExternalReceiver(eventsync.DeliveryReceiver):
@@ -47,8 +46,11 @@ class ExternalReceiver(eventsync.DeliveryReceiver):
         client = self._open()
         self._check_server()
         if self._options().format == "ndjson":
-            return client.post_ndjson(events)
-        return client.post_batch(events)
+            results = client.post_ndjson(events)
+        else:
+            results = client.post_batch(events)
+        self._check_server()
+        return results
 
     def close(self) -> None:
         if self._client is not None:
@@ -67,14 +69,18 @@ class ExternalReceiver(eventsync.DeliveryReceiver):
         if self._client is None:
             self._client = eventsync.BatchClient(
                 options.url, headers=resolve_headers(self.target, options),
-                timeout=(CONNECT_TIMEOUT, options.read_timeout),
+                timeout=options.read_timeout,
                 gzip_min_bytes=GZIP_MIN_BYTES if options.gzip else None,
             )
         return self._client
 
     def _check_server(self) -> None:
-        failure = getattr(self._client, "auth_failure", None)
-        if failure is not None:
-            raise eventsync.ReceiverNotReady(
-                f"{failure.reason}: check the header.* and header_env.* options of target "
-                f"{self.target.name}")
+        """After a refusal (401/403, or 412) nothing more is posted; the drain stops."""
+        if self._client is None or self._client.refused is None:
+            return
+        failure = self._client.auth_failure
+        if failure is None:
+            raise self._client.refused
+        raise eventsync.ReceiverNotReady(
+            f"{failure.reason}: check the header.* and header_env.* options of target "
+            f"{self.target.name}")

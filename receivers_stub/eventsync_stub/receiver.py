@@ -1,8 +1,9 @@
 """The `stub` receiver type: posts batches to a stub server (`eventsync stub serve`).
 
-It carries no credentials. Against a server that demands them (`--auth-token-env`) the batch is
-answered `failed_transient` as the contract says, and the receiver then reports not-ready before
-posting anything else, so the drain stops with the server's reason instead of retrying blindly.
+It carries no credentials. Against a server that demands them (`--auth-token-env`) a refused batch
+raises `ReceiverNotReady` out of `deliver()`, as does a 412: nothing of it is recorded and the
+drain stops with the server's reason instead of retrying blindly. The target's `timeout` bounds
+each whole request (connect + send + read).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ HEALTH_KEYS = ("server_instance_id", "deployment_id", "environment_name", "git_s
 
 
 class StubReceiver(eventsync.DeliveryReceiver):
-    """Delivers to an eventsync stub server over HTTP; target option `timeout` (read seconds)."""
+    """Delivers to an eventsync stub server over HTTP; option `timeout`: seconds per request."""
 
     type_name = "stub"
     description = "a local eventsync stub server (eventsync stub serve); no credentials"
@@ -29,14 +30,16 @@ class StubReceiver(eventsync.DeliveryReceiver):
         query = f"?{parts.query}" if parts.query else ""
         self.client = eventsync.BatchClient(
             self.base_url + eventsync.BatchClient.BATCH_PATH + query,
-            timeout=(5.0, eventsync.option_timeout(target)))
+            timeout=eventsync.option_timeout(target))
 
     def preflight(self) -> None:
         self.client.check_ready()
 
     def deliver(self, events: list[eventsync.Event]) -> list[eventsync.DeliveryResult]:
         self.client.check_ready()
-        return self.client.post_batch(events)
+        results = self.client.post_batch(events)
+        self.client.check_ready()
+        return results
 
     def describe(self) -> dict[str, Any]:
         facts = self.client.get_json(self.base_url + eventsync.BatchClient.HEALTH_PATH) or {}

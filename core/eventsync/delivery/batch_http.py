@@ -4,12 +4,19 @@ One `requests.Session` per client keeps connections alive between batches. The r
 spliced from each event's stored canonical JSON, never decoded and re-encoded: at drain rates that
 re-encoding would cost as much as the HTTP round trip itself.
 
-The mapping from HTTP outcomes to per-event results lives here once, so the stub, Teamspace and
-external receivers cannot drift apart: 200 + `{"results": [...]}` -> one result per event; 401/403
--> `failed_transient` and `auth_failure` set (a receiver turns it into `ReceiverNotReady`); 413 ->
-split the batch in halves down to single events, a single-event 413 being `failed_permanent`;
-429/5xx/timeouts/connection errors -> `failed_transient` with `Retry-After` honoured. Header values
-are secrets: they never reach a result's detail, an exception or a log line.
+The mapping from HTTP outcomes to per-event results lives here once (the words themselves in
+`batch_answers.py`), so the stub, Teamspace and external receivers cannot drift apart:
+- 200 + `{"results": [...]}` -> one result per event;
+- 400 with `details` -> those events rejected, the rest retried; 400 without -> bisect (events
+  sharing a `payload.wp_id` stay together) until the poison event stands alone, rejected;
+- 413 or a "too large" error -> halve down to single events, a lone one `failed_permanent`;
+- 401/403 -> `refused` = `AuthRefused`, 412 -> `refused` = `ProtocolRefused` (with the server's
+  upgrade guidance), both `ReceiverNotReady`s that `check_ready()` raises: a receiver calls it
+  after posting, so nothing of a refused batch is recorded and the drain stops;
+- 429/5xx/timeouts/connection errors -> `failed_transient`, `Retry-After` honoured.
+Limits (`max_events`, `max_bytes` of uncompressed body) split a batch before it is sent. A
+request never runs past its total `timeout`, connect + send + read (`http_deadline.py`). Header
+values are secrets: they never reach a result's detail, an exception or a log line.
 """
 
 from __future__ import annotations
@@ -21,40 +28,54 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
+from eventsync.delivery.batch_answers import (
+    Refusal,
+    bad_request,
+    is_oversize,
+    protocol_guidance,
+    read_results,
+)
+from eventsync.delivery.http_deadline import DeadlineAdapter, deadline
 from eventsync.delivery.targets import is_secret_option
 from eventsync.errors import ReceiverNotReady
 from eventsync.events import Event
 from eventsync.receivers import DeliveryResult, DeliveryStatus
 from eventsync.version import __version__
 
-__all__ = ["BATCH_PATH", "HEALTH_PATH", "AuthFailure", "BatchClient", "parse_retry_after"]
+__all__ = ["BATCH_PATH", "HEALTH_PATH", "AuthFailure", "AuthRefused", "BatchClient",
+           "JsonReply", "ProtocolRefused", "parse_retry_after", "split_batch"]
 
 BATCH_PATH = "/api/v1/events/batch/"
 HEALTH_PATH = "/api/v1/sync/health/"
-DEFAULT_TIMEOUT = (5.0, 30.0)
+DEFAULT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 5.0
 # Level 1 compresses repetitive event JSON to roughly a fifth at a fraction of level 6's cost;
 # on a drain the CPU is better spent elsewhere than on the last few percent of ratio.
 GZIP_LEVEL = 1
 MAX_DETAIL = 300
+MAX_RETRY_AFTER = 3600.0  # the ledger caps again, at the operator's backoff maximum
+_FRAME_BYTES = len(b'{"events":[]}')
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_CODE_FIELDS = ("code", "error_code", "error_category", "category", "error")
 _FAILED = DeliveryStatus.FAILED_TRANSIENT
-_STATUSES = {status.value: status for status in DeliveryStatus}
 Timeout = float | tuple[float, float]
 
 
 @dataclass(frozen=True)
 class AuthFailure:
-    """The server's last refusal of our credentials (HTTP 401 or 403) and its `code`, if any."""
+    """The server's last refusal of our credentials (HTTP 401 or 403), its code and message."""
 
     status: int
     code: str = ""
+    message: str = field(default="", compare=False)
 
     @property
     def reason(self) -> str:
@@ -64,22 +85,33 @@ class AuthFailure:
         return f"the server {what} (HTTP {self.status}{code})"
 
 
+class AuthRefused(ReceiverNotReady):
+    """HTTP 401/403 to a batch: the gate is closed, nothing of the batch is recorded."""
+
+    def __init__(self, failure: AuthFailure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class ProtocolRefused(ReceiverNotReady):
+    """HTTP 412: the server will not take this client's sync protocol; the pass halts."""
+
+
 @dataclass(frozen=True)
-class _Failure:
-    """One request's outcome when it applies to every event of the batch alike."""
+class JsonReply:
+    """One plain request's answer; `status` 0 means none came (see `detail`)."""
 
-    status: DeliveryStatus
-    detail: str
+    status: int
+    body: Any
+    detail: str = ""
     retry_after: float | None = None
-    too_large: bool = False
 
-    def results(self, events: Iterable[Event]) -> list[DeliveryResult]:
-        return [DeliveryResult(e.event_id, self.status, self.detail, self.retry_after)
-                for e in events]
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
-# A request's outcome: one result per event of the batch, in its order, or a shared failure.
-_Outcome = list[DeliveryResult] | _Failure
+_Outcome = list[DeliveryResult] | Refusal
 _Interpret = Callable[[requests.Response, list[Event]], _Outcome]
 _Encode = Callable[[list[Event]], bytes]
 
@@ -88,14 +120,16 @@ class BatchClient:
     """Posts batches of events to one URL and maps every answer to per-event results.
 
     `url` is the endpoint posted to as-is (e.g. `https://host/api/v1/events/batch/`). `headers`
-    are sent with every request and treated as secrets. `timeout` is `(connect, read)` seconds or
-    one number for both. Bodies of more than `gzip_min_bytes` bytes are gzipped (None: never).
-    A `session` passed in is used but not closed by `close()`.
+    are sent with every request and treated as secrets. `timeout` is the total seconds one
+    request may take (connect at most 5 s of it), or `(connect, read)` whose sum is the total.
+    Bodies of more than `gzip_min_bytes` bytes are gzipped (None: never; 0: always).
+    `terminal_categories`: `rejected` with one of these categories is `failed_permanent`.
+    `max_events` / `max_bytes` (uncompressed body) split batches before they are sent.
+    A `session` passed in is used but not closed by `close()` (and gets no total deadline).
 
-    After a 401 or 403, `auth_failure` describes the refusal until a later request succeeds;
-    `check_ready()` raises it as `ReceiverNotReady`, which is how a receiver reports not-ready
-    from `preflight()` or before posting its next batch. A client is not thread-safe: use one
-    per receiver.
+    A 401/403/412 answers the batch `failed_transient` and sets `refused` (and, for 401/403,
+    `auth_failure`) until a later post succeeds; `check_ready()` raises it. A client is not
+    thread-safe: use one per receiver.
     """
 
     BATCH_PATH = BATCH_PATH
@@ -109,16 +143,24 @@ class BatchClient:
         timeout: Timeout = DEFAULT_TIMEOUT,
         gzip_min_bytes: int | None = None,
         session: requests.Session | None = None,
+        terminal_categories: Collection[str] = (),
+        max_events: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
+        self._connect, self._read, self.total_timeout = _budget(timeout)
         self.gzip_min_bytes = gzip_min_bytes
+        self.terminal_categories = frozenset(c.lower() for c in terminal_categories)
+        self.max_events = max_events
+        self.max_bytes = max_bytes
         self.auth_failure: AuthFailure | None = None
+        self.refused: ReceiverNotReady | None = None
         self._headers = {"User-Agent": f"eventsync/{__version__}", **dict(headers or {})}
         self._secrets = _secret_values(headers or {}, url)
         _LOG_MASK.watch(self._secrets)
         self._own_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else _new_session()
 
     def __repr__(self) -> str:
         return f"BatchClient({_safe_url(self.url)!r})"
@@ -134,63 +176,133 @@ class BatchClient:
         if self._own_session:
             self.session.close()
 
+    def set_header(self, name: str, value: str) -> None:
+        """Send `value` as `name` from now on (e.g. a refreshed token); it is a secret too."""
+        self._headers[name] = value
+        self.add_secrets(_secret_values({name: value}))
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Mask these values too in anything the server echoes back (e.g. a refresh token)."""
+        fresh = {v for v in values if isinstance(v, str) and len(v) >= 4}
+        self._secrets = sorted(set(self._secrets) | fresh, key=len, reverse=True)
+        _LOG_MASK.watch(self._secrets)
+
     def check_ready(self) -> None:
-        """Raise `ReceiverNotReady` when the server's last answer refused our credentials."""
-        if self.auth_failure is not None:
-            raise ReceiverNotReady(self.auth_failure.reason)
+        """Raise the server's last refusal (`AuthRefused` or `ProtocolRefused`), if any.
+
+        A receiver calls it right after posting, so a refused batch raises out of `deliver()`
+        and nothing of it is recorded: the events stay due, untouched.
+        """
+        if self.refused is not None:
+            raise self.refused
 
     def post_batch(self, events: list[Event]) -> list[DeliveryResult]:
         """POST `{"events": [...]}`; return one result per event, in the order given."""
-        return self._deliver(events, _batch_body, self._read_results, "application/json")
+        return self._post_all(events, _batch_body, self._read_results, "application/json")
 
     def post_ndjson(self, events: list[Event]) -> list[DeliveryResult]:
         """POST one event per line; any 2xx means every event of the request was accepted."""
-        return self._deliver(events, _ndjson_body, _all_succeeded, "application/x-ndjson")
+        return self._post_all(events, _ndjson_body, _all_succeeded, "application/x-ndjson")
 
-    def get_json(self, path: str) -> dict[str, Any] | None:
+    def get_json(self, path: str, headers: Mapping[str, str] | None = None
+                 ) -> dict[str, Any] | None:
         """GET a JSON object (e.g. the health endpoint); None on any error or non-2xx answer.
 
         `path` is an absolute URL or a path resolved against `url` (so `/api/v1/sync/health/`
-        lands on the same scheme, host and port). A 401/403 still updates `auth_failure`.
+        lands on the same scheme, host and port). A probe is optional: its refusals never
+        close the gate (`auth_failure` is left alone).
         """
-        try:
-            reply = self.session.get(urljoin(self.url, path), headers=self._headers,
-                                     timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException:
-            return None
-        if reply.status_code in (401, 403):
-            self.auth_failure = AuthFailure(reply.status_code, _error_code(reply))
-            return None
-        body = _json_body(reply) if 200 <= reply.status_code < 300 else None
-        return body if isinstance(body, dict) else None
+        reply = self.call("GET", path, headers=headers)
+        return reply.body if reply.ok and isinstance(reply.body, dict) else None
+
+    def call(self, method: str, path: str, *, data: Any = None,
+             headers: Mapping[str, str] | None = None, default_headers: bool = True
+             ) -> JsonReply:
+        """One plain request under the total deadline (e.g. `/api/v1/me`, `/oauth/token`).
+
+        `default_headers=False` sends only `headers` (an OAuth call must not carry the old
+        bearer token). Never raises for an HTTP or transport failure.
+        """
+        sent = dict(self._headers) if default_headers else {"User-Agent": self._headers[
+            "User-Agent"]}
+        sent.update(headers or {})
+        reply = self._exchange(method, urljoin(self.url, path), data, sent)
+        if isinstance(reply, str):
+            return JsonReply(0, None, reply)
+        code = reply.status_code
+        detail = "" if 200 <= code < 300 else f"HTTP {code} {self._clean(reply.reason or '')}"
+        return JsonReply(code, _json_body(reply), detail.rstrip(),
+                         parse_retry_after(reply.headers.get("Retry-After")))
 
     @staticmethod
     def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
         """`Retry-After` as seconds from now; see the module function."""
         return parse_retry_after(value, now)
 
-    def _deliver(self, events: list[Event], encode: _Encode, interpret: _Interpret,
-                 content_type: str) -> list[DeliveryResult]:
-        """Post, halving on 413 until single events; after any other whole-batch failure the
-        halves not yet sent share it instead of being posted into a server that just said no."""
-        found: dict[str, DeliveryResult] = {}
-        stack = [list(events)] if events else []
-        stopped: _Failure | None = None
-        while stack:
-            batch = stack.pop()
-            outcome = stopped or self._post_once(encode(batch), batch, interpret, content_type)
-            if isinstance(outcome, _Failure):
-                if outcome.too_large and len(batch) > 1:
-                    half = len(batch) // 2
-                    stack += [batch[half:], batch[:half]]
-                    continue
-                if not outcome.too_large:
-                    stopped = outcome
-                outcome = outcome.results(batch)
-            if len(batch) == len(events) and not found:
-                return outcome
-            found.update(zip([e.event_id for e in batch], outcome, strict=True))
+    def _post_all(self, events: list[Event], encode: _Encode, interpret: _Interpret,
+                  content_type: str) -> list[DeliveryResult]:
+        """Split to the limits, then post each part; after a whole-batch failure the parts not
+        yet sent share it instead of being posted into a server that just said no."""
+        if not events:
+            return []
+        chunks, found = self._chunks(events)
+        stopped: Refusal | None = None
+        for chunk in chunks:
+            results, stopped = self._deliver(chunk, encode, interpret, content_type, stopped)
+            if len(chunk) == len(events):
+                return results
+            found.update((r.event_id, r) for r in results)
         return [found[event.event_id] for event in events]
+
+    def _chunks(self, events: list[Event]) -> tuple[list[list[Event]], dict[str, DeliveryResult]]:
+        """Parts within `max_events` and `max_bytes`; an event over `max_bytes` on its own is
+        failed_permanent here, never sent."""
+        count = self.max_events or len(events)
+        if self.max_bytes is None:
+            return [events[i:i + count] for i in range(0, len(events), count)], {}
+        budget = self.max_bytes - _FRAME_BYTES
+        chunks: list[list[Event]] = []
+        current: list[Event] = []
+        used = 0
+        refused: dict[str, DeliveryResult] = {}
+        for event in events:
+            size = _json_size(event)
+            if size > budget:
+                refused[event.event_id] = DeliveryResult(
+                    event.event_id, DeliveryStatus.FAILED_PERMANENT,
+                    f"the event is {size} bytes; the server takes at most {self.max_bytes} "
+                    "bytes per request")
+                continue
+            if current and (len(current) >= count or used + 1 + size > budget):
+                chunks.append(current)
+                current, used = [], 0
+            used += size + (1 if current else 0)
+            current.append(event)
+        if current:
+            chunks.append(current)
+        return chunks, refused
+
+    def _deliver(self, batch: list[Event], encode: _Encode, interpret: _Interpret,
+                 content_type: str, stopped: Refusal | None
+                 ) -> tuple[list[DeliveryResult], Refusal | None]:
+        """Post one part, splitting it while the server says "too large" or "poison"."""
+        found: dict[str, DeliveryResult] = {}
+        stack = [batch]
+        while stack:
+            part = stack.pop()
+            outcome = stopped or self._post_once(encode(part), part, interpret, content_type)
+            if isinstance(outcome, Refusal):
+                if (outcome.too_large or outcome.poison) and len(part) > 1:
+                    left, right = split_batch(part)
+                    stack += [right, left]
+                    continue
+                if not (outcome.too_large or outcome.poison):
+                    stopped = outcome
+                outcome = outcome.results(part)
+            if part is batch:
+                return outcome, stopped
+            found.update(zip([e.event_id for e in part], outcome, strict=True))
+        return [found[event.event_id] for event in batch], stopped
 
     def _post_once(self, body: bytes, batch: list[Event], interpret: _Interpret,
                    content_type: str) -> _Outcome:
@@ -199,60 +311,62 @@ class BatchClient:
         if self.gzip_min_bytes is not None and len(body) > self.gzip_min_bytes:
             body = gzip.compress(body, compresslevel=GZIP_LEVEL)
             headers["Content-Encoding"] = "gzip"
-        try:
-            reply = self.session.post(self.url, data=body, headers=headers,
-                                      timeout=self.timeout, allow_redirects=False)
-            if 200 <= reply.status_code < 300:
-                self.auth_failure = None
-                return interpret(reply, batch)
-            return self._refusal(reply, len(body))
-        except requests.RequestException as exc:
-            return _Failure(_FAILED, _transport_detail(exc, self.timeout))
+        reply = self._exchange("POST", self.url, body, headers)
+        if isinstance(reply, str):
+            return Refusal(_FAILED, reply)
+        if 200 <= reply.status_code < 300:
+            self.auth_failure = self.refused = None
+            return interpret(reply, batch)
+        return self._refusal(reply, len(body), batch)
 
-    def _refusal(self, reply: requests.Response, size: int) -> _Failure:
-        """A non-2xx answer, which always concerns the whole batch."""
+    def _exchange(self, method: str, url: str, data: Any, headers: dict[str, str]
+                  ) -> requests.Response | str:
+        """The response, or what went wrong as one line; never longer than the total."""
+        with deadline(self.total_timeout) as limit:
+            try:
+                return self.session.request(method, url, data=data, headers=headers,
+                                            timeout=(self._connect, self._read),
+                                            allow_redirects=False)
+            except (requests.RequestException, OSError) as exc:
+                if limit.fired:
+                    return f"timeout after {self.total_timeout:g}s: no complete answer in time"
+                return _transport_detail(exc, self._connect, self._read)
+
+    def _refusal(self, reply: requests.Response, size: int, batch: list[Event]) -> _Outcome:
+        """A non-2xx answer: a whole-batch outcome, a 400's per-event verdicts, or a raise."""
         code = reply.status_code
-        retry_after = parse_retry_after(reply.headers.get("Retry-After"))
+        body = _json_body(reply)
         if code in (401, 403):
-            self.auth_failure = AuthFailure(code, _error_code(reply))
-            return _Failure(_FAILED, self.auth_failure.reason)
-        if code == 413:
-            return _Failure(DeliveryStatus.FAILED_PERMANENT,
-                            f"HTTP 413: the server refuses this event as too large "
-                            f"({size}-byte request)", too_large=True)
+            message = self._clean(str(body.get("error") or body.get("detail") or "")
+                                  ) if isinstance(body, dict) else ""
+            self.auth_failure = AuthFailure(code, _error_code(body), message)
+            self.refused = AuthRefused(self.auth_failure)
+            return Refusal(_FAILED, self.auth_failure.reason)
+        if code == 412:
+            self.refused = ProtocolRefused(protocol_guidance(body, self._clean))
+            return Refusal(_FAILED, str(self.refused))
+        if code == 413 or (400 <= code < 500 and is_oversize(body)):
+            return Refusal(DeliveryStatus.FAILED_PERMANENT,
+                           f"HTTP {code}: the server refuses this event as too large "
+                           f"({size}-byte request)", too_large=True)
+        if code == 400:
+            return bad_request(body, batch, self.terminal_categories, self._clean)
+        retry_after = parse_retry_after(reply.headers.get("Retry-After"))
+        if retry_after is not None:  # a date days ahead still means "wait long", not "ignore"
+            retry_after = min(retry_after, MAX_RETRY_AFTER)
         detail = f"HTTP {code} {self._clean(reply.reason or '')}".rstrip()
         if 300 <= code < 400:
             detail += " (redirects are not followed: configure the final URL)"
         if retry_after is not None:
             detail += f", retry after {retry_after:g}s"
-        return _Failure(_FAILED, detail, retry_after)
+        return Refusal(_FAILED, detail, retry_after)
 
     def _read_results(self, reply: requests.Response, batch: list[Event]) -> _Outcome:
-        """`{"results": [...]}` -> one result per sent event; anything else fails the batch.
-        Results are matched by `event_id`; the first for an id wins, others are ignored."""
         body = _json_body(reply, _NOT_JSON)
         if body is _NOT_JSON:
-            return _Failure(_FAILED, f"HTTP {reply.status_code} with a body that is not JSON")
-        items = body.get("results") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            return _Failure(_FAILED, f'HTTP {reply.status_code} without a "results" list')
-        found: dict[str, DeliveryResult] = {}
-        for item in items:
-            event_id = item.get("event_id") if isinstance(item, dict) else None
-            if isinstance(event_id, str) and event_id not in found:
-                found[event_id] = self._result_from(event_id, item)
-        return [found.get(e.event_id)
-                or DeliveryResult(e.event_id, _FAILED, "no result for this event in the answer")
-                for e in batch]
-
-    def _result_from(self, event_id: str, item: dict[str, Any]) -> DeliveryResult:
-        raw = item.get("status")
-        status = _STATUSES.get(raw) if isinstance(raw, str) else None
-        if status is None:
-            shown = self._clean(repr(raw)[:40])
-            return DeliveryResult(event_id, _FAILED, f"unknown status {shown} from the server")
-        error = item.get("error")
-        return DeliveryResult(event_id, status, self._clean(str(error)) if error else "")
+            return Refusal(_FAILED, f"HTTP {reply.status_code} with a body that is not JSON")
+        return read_results(body, batch, self.terminal_categories, self._clean,
+                            reply.status_code)
 
     def _clean(self, text: str) -> str:
         """Server-supplied text, one line, bounded, with any of our header values masked."""
@@ -261,8 +375,48 @@ class BatchClient:
         return " ".join(text.split())[:MAX_DETAIL]
 
 
+def split_batch(events: list[Event]) -> tuple[list[Event], list[Event]]:
+    """Two halves, the cut moved off the middle to the nearest place where it does not part
+    events of one work package (`payload.wp_id`); the middle when there is no such place."""
+    middle = len(events) // 2
+    keys = [_wp_id(e) for e in events]
+    for offset in range(len(events)):
+        for cut in (middle - offset, middle + offset):
+            if 0 < cut < len(events) and (keys[cut] is None or keys[cut] != keys[cut - 1]):
+                return events[:cut], events[cut:]
+    return events[:middle], events[middle:]
+
+
+def _wp_id(event: Event) -> Any:
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    value = payload.get("wp_id")
+    return value if isinstance(value, str | int) else None
+
+
+def _json_size(event: Event) -> int:
+    text = event.to_json()
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _budget(timeout: Timeout) -> tuple[float, float, float]:
+    """(connect, per-read, total) seconds."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return connect, read, connect + read
+    return min(CONNECT_TIMEOUT, timeout), timeout, timeout
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date; garbage gives None."""
+    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date in any of its three
+    forms (RFC 9110 §5.6.7; asctime and RFC 850 carry no zone and mean GMT); garbage: None."""
     if not value:
         return None
     text = value.strip()
@@ -271,10 +425,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return seconds if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
-        return None
+        when = when.replace(tzinfo=UTC)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
@@ -303,22 +457,26 @@ def _all_succeeded(reply: requests.Response, batch: list[Event]) -> _Outcome:
     return [DeliveryResult(e.event_id, DeliveryStatus.SUCCESS) for e in batch]
 
 
-def _error_code(reply: requests.Response) -> str:
-    """The `code` of a JSON error body (e.g. `private_teamspace`), when it is a plain token."""
-    body = _json_body(reply)
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, str) and _CODE_RE.match(code) else ""
+def _error_code(body: Any) -> str:
+    """The code of a JSON error body (`code`, `error_code`, ... e.g. `private_teamspace`),
+    when it is a plain token: free text could repeat what we sent."""
+    for name in _CODE_FIELDS if isinstance(body, dict) else ():
+        code = body.get(name)
+        if isinstance(code, str) and _CODE_RE.match(code):
+            return code
+    return ""
 
 
-def _transport_detail(exc: requests.RequestException, timeout: Timeout) -> str:
+def _transport_detail(exc: BaseException, connect: float, read: float) -> str:
     """Say what went wrong without the exception text, which repeats the URL and could carry
     a secret from its query string."""
-    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     if isinstance(exc, requests.ConnectTimeout):
         return f"connect timeout after {connect:g}s"
     if isinstance(exc, requests.Timeout):
         return f"read timeout after {read:g}s"
-    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+    plain_os_error = isinstance(exc, OSError) and not isinstance(exc, requests.RequestException)
+    if plain_os_error or isinstance(exc, requests.ConnectionError
+                                    | requests.exceptions.ChunkedEncodingError):
         return f"connection failed: {_root_cause(exc)}"
     return f"request failed: {type(exc).__name__}"
 

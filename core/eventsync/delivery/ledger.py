@@ -340,12 +340,15 @@ class Ledger:
         }
 
     def _next_attempt(self, now: int, attempts: int, result: DeliveryResult) -> int:
-        """Backoff doubles per attempt, with jitter, capped; a longer Retry-After wins."""
+        """Backoff doubles per attempt, with jitter, capped; a longer Retry-After wins, capped
+        at the same maximum (a server must not park an event for longer than the operator
+        allows)."""
         delay = self.retry.base_seconds * 2 ** min(attempts - 1, 30)
         delay *= 1 + random.uniform(-self.retry.jitter, self.retry.jitter)
         delay = min(self.retry.max_seconds, delay)
         if result.retry_after:
-            delay = max(delay, min(result.retry_after, MAX_RETRY_AFTER_SECONDS))
+            delay = max(delay, min(result.retry_after, self.retry.max_seconds,
+                                   MAX_RETRY_AFTER_SECONDS))
         return now + int(delay * 1000)
 
 

@@ -55,8 +55,8 @@ def test_a_refusing_server_makes_the_receiver_not_ready(stub_server):
     server = stub_server(auth_token="needs-a-token")
     receiver = receiver_for(server.url)
     receiver.preflight()
-    first = receiver.deliver(make_events(2))
-    assert {r.status for r in first} == {S.FAILED_TRANSIENT}
+    with pytest.raises(eventsync.ReceiverNotReady, match="HTTP 401"):
+        receiver.deliver(make_events(2))  # raised, so the dispatcher records nothing
     with pytest.raises(eventsync.ReceiverNotReady, match="HTTP 401"):
         receiver.deliver(make_events(2, prefix="N"))
     with pytest.raises(eventsync.ReceiverNotReady):
@@ -68,7 +68,7 @@ def test_a_refusing_server_makes_the_receiver_not_ready(stub_server):
 def test_timeout_option(stub_server):
     server = stub_server(latency_ms=300)
     slow = receiver_for(server.url, timeout="0.05")
-    assert slow.deliver(make_events(1))[0].detail == "read timeout after 0.05s"
+    assert "timeout after 0.05s" in slow.deliver(make_events(1))[0].detail
     for bad in ("soon", "0", "-1"):
         with pytest.raises(eventsync.TargetError, match="timeout"):
             receiver_for(server.url, timeout=bad)

@@ -1,0 +1,90 @@
+"""A target's `timeout` bounds the whole request (issue 15 item 1): a server that sends its
+headers, then one byte a second, must not keep a drain, nor `sync now`, running past it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from support.dripping import DrippingServer
+from support.events import make_events
+from support.processes import wait_until
+from support.receivers import ledger_details
+
+import eventsync
+from eventsync import DeliveryStatus as S
+
+BATCH = "/api/v1/events/batch/"
+
+
+def test_a_dripping_answer_ends_at_the_total_timeout():
+    with DrippingServer(interval=0.2) as server:
+        client = eventsync.BatchClient(server.url + BATCH, timeout=1.0)
+        started = time.monotonic()
+        results = client.post_batch(make_events(3))
+        elapsed = time.monotonic() - started
+        client.close()
+    assert {r.status for r in results} == {S.FAILED_TRANSIENT}
+    assert results[0].detail == "timeout after 1s: no complete answer in time"
+    assert 0.9 < elapsed < 3.0
+    assert server.posts == 1
+
+
+def test_the_connection_is_usable_again_after_a_cut(stub_server):
+    with DrippingServer(interval=0.2) as slow:
+        client = eventsync.BatchClient(slow.url + BATCH, timeout=0.5)
+        client.post_batch(make_events(1))
+        client.close()
+    server = stub_server()
+    client = eventsync.BatchClient(server.url + BATCH, timeout=0.5)
+    for _ in range(3):  # many short requests: no deadline of an earlier one cuts a later one
+        assert {r.status for r in client.post_batch(make_events(2))} <= {S.SUCCESS, S.DUPLICATE}
+    client.close()
+
+
+def test_a_plain_request_obeys_the_deadline_too():
+    with DrippingServer(interval=0.2) as server:
+        client = eventsync.BatchClient(server.url + BATCH, timeout=0.6)
+        started = time.monotonic()
+        reply = client.call("POST", BATCH, data=b"{}")
+        elapsed = time.monotonic() - started
+        client.close()
+    assert reply.status == 0 and "timeout after 0.6s" in reply.detail
+    assert elapsed < 2.5
+
+
+@pytest.mark.parametrize(("kind", "options"), [
+    ("stub", ()),
+    ("external", ("--option", "format=batch")),
+])
+def test_sync_now_returns_within_the_timeout(eventsync_bin, home, kind, options):
+    """A real `sync now` subprocess against the dripping server, and a second one started
+    while it waits: both end within about the target's timeout, the events kept."""
+    with DrippingServer() as server:
+        url = server.url + (BATCH if kind == "external" else "")
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([eventsync_bin, *args], capture_output=True, text=True,
+                                  timeout=60, check=False)
+
+        added = run("sync", "targets", "add", "slow", "--type", kind, "--url", url,
+                    "--option", "timeout=2", *options, "--activate")
+        assert added.returncode == 0, added.stderr
+        for i in range(3):
+            assert run("events", "append", "WPStatusChanged", f"WP{i}").returncode == 0
+        started = time.monotonic()
+        first = subprocess.Popen([eventsync_bin, "sync", "now", "--json"], text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_until(lambda: server.posts == 1)
+        second = run("sync", "now", "--json")
+        out, err = first.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 + 6, (elapsed, err, second.stderr)  # the 2 s budget + start-ups
+    assert first.returncode == 0 and json.loads(out)["retrying"] == 3, err
+    assert second.returncode == 0, second.stderr
+    assert server.posts == 1  # the second run found every event waiting on its backoff
+    assert set(ledger_details(home)) == {"timeout after 2s: no complete answer in time"}
+    status = json.loads(run("sync", "status", "--json").stdout)["targets"][0]
+    assert (status["delivered"], status["retrying"]) == (0, 3)
