@@ -137,20 +137,45 @@ def _deliver(receiver: DeliveryReceiver, events: list[Event]
 
 def normalise_results(events: list[Event], raw: Any, receiver: DeliveryReceiver
                       ) -> list[DeliveryResult]:
-    """Keep the first valid result per sent event; anything else counts as transient failure."""
+    """Keep the first valid result per sent event; anything else counts as transient failure.
+
+    An event left without a result is marked with what the receiver got wrong ("receiver
+    returned 997 results for 1,000 events"), so its author sees the broken contract in
+    `sync status` instead of a vague retry.
+    """
     wanted = {event.event_id for event in events}
     secrets = _secrets(receiver)
     found: dict[str, DeliveryResult] = {}
-    for item in raw if isinstance(raw, list | tuple) else ():
+    items = list(raw) if isinstance(raw, list | tuple) else []
+    for item in items:
         if (isinstance(item, DeliveryResult) and isinstance(item.event_id, str)
                 and item.event_id in wanted and item.event_id not in found):
             found[item.event_id] = DeliveryResult(
                 item.event_id, item.status, _redact(str(item.detail or ""), secrets)[:500],
                 _retry_after(item.retry_after),
             )
-    missing = "the receiver returned no valid result for this event"
+    if len(found) == len(events):
+        return [found[e.event_id] for e in events]
+    missing = _contract_breach(events, raw, items, wanted)
     return [found.get(e.event_id) or DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT,
                                                     missing) for e in events]
+
+
+def _contract_breach(events: list[Event], raw: Any, items: list[Any], wanted: set[str]) -> str:
+    """One line naming how the receiver broke "one result per event it was given"."""
+    if not isinstance(raw, list | tuple):
+        return (f"receiver returned {type(raw).__name__}, not a list of results, "
+                f"for {len(events):,} events")
+    shaped = [item for item in items
+              if isinstance(item, DeliveryResult) and isinstance(item.event_id, str)]
+    faults = {
+        "not well-formed DeliveryResult objects": len(items) - len(shaped),
+        "for ids it was not sent": sum(1 for item in shaped if item.event_id not in wanted),
+        "repeated": len(shaped) - len({item.event_id for item in shaped}),
+    }
+    text = f"receiver returned {len(items):,} results for {len(events):,} events"
+    extras = ", ".join(f"{count:,} {what}" for what, count in faults.items() if count)
+    return text + (f" ({extras})" if extras else "") + "; none valid for this event"
 
 
 def _retry_after(value: Any) -> float | None:

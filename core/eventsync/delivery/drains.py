@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsync.delivery.dispatcher import DEFAULT_BATCH_SIZE, DrainReport, drain
+from eventsync.delivery.drain_facts import WatchedSource
 from eventsync.delivery.ledger import Ledger, RetryPolicy
 from eventsync.delivery.sources import DeliverySource, JournalSource
 from eventsync.delivery.targets import TargetRegistry
@@ -57,9 +58,9 @@ class Drains:
         try:
             receiver.preflight()
             self.record_deployment(target, receiver)
-            source = self.source_for(target)
+            source = WatchedSource(self.source_for(target), self.targets, target)
             if on_start is not None:
-                on_start(getattr(source, "estimate", lambda: 0)())
+                on_start(source.estimate())
             return drain(receiver, source, batch_size=batch_size, progress=progress,
                          preflight=False, should_stop=should_stop)
         finally:

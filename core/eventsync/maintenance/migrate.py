@@ -456,3 +456,34 @@ def _describe(exc: BaseException) -> str:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def migration_summary(store: Store) -> dict[str, int]:
+    """`sync status`'s `migration`: legacy files that gave events, and conflicts still open.
+
+    Read-only: a home that never migrated has no migration tables, and that is zero of each.
+    """
+    if not _has_table(store, "migration_provenance"):
+        return {"files": 0, "conflicts": 0}
+    files = store.execute(
+        "SELECT COUNT(DISTINCT source_file) FROM migration_provenance").fetchone()[0]
+    conflicts = store.execute(
+        "SELECT COUNT(*) FROM migration_conflicts WHERE resolution IS NULL").fetchone()[0]
+    return {"files": int(files), "conflicts": int(conflicts)}
+
+
+def provenance(store: Store, event_id: str) -> list[dict[str, Any]]:
+    """Where a migrated event came from (`sync inspect`): one row per legacy file that held it."""
+    if not _has_table(store, "migration_provenance"):
+        return []
+    keys = ("source_file", "source", "scope_digest", "target", "outcome", "imported_at")
+    cur = store.execute(
+        "SELECT source_file, source, scope_digest, target, outcome, imported_at"
+        " FROM migration_provenance WHERE event_id = ? ORDER BY imported_at, source_file",
+        (event_id,))
+    return [dict(zip(keys, row, strict=True)) for row in cur]
+
+
+def _has_table(store: Store, name: str) -> bool:
+    return store.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                         (name,)).fetchone() is not None
