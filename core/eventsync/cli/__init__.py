@@ -17,6 +17,7 @@ from eventsync.errors import EventSyncError
 from eventsync.version import __version__
 
 INTERNAL_ERROR_EXIT = 70
+ARGV_KEY = "eventsync.argv"
 
 
 class EventSyncGroup(click.Group):
@@ -43,6 +44,10 @@ class EventSyncGroup(click.Group):
         self._add_plugin_commands(ctx)
         return super().list_commands(ctx)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)  # the callback runs after click has consumed them
+        return super().parse_args(ctx, args)
+
 
 @click.group(cls=EventSyncGroup)
 @click.version_option(__version__, prog_name="eventsync")
@@ -52,6 +57,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Local-first event delivery: append events, drain them to targets, keep the ledger."""
     ctx.obj = AppContext(debug=debug)
     ctx.call_on_close(ctx.obj.close)
+    if not _asks_for_help(ctx):
+        ctx.obj.plugins  # noqa: B018 - loading reports every broken plugin, whatever the command
+
+
+def _asks_for_help(ctx: click.Context) -> bool:
+    """`--help` anywhere in the command line: help text must stay fast and needs no plugins."""
+    return ctx.resilient_parsing or "--help" in ctx.meta.get(ARGV_KEY, ())
 
 
 def _register_builtin_commands() -> None:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import click
 
 from eventsync.audit import DROPPED_LOCAL, REFUSED_DISCARD, AuditLog
 from eventsync.cli.context import AppContext, app, emit_json
+from eventsync.cli.status_text import print_status
+from eventsync.cli.targets_cmd import plugin_problem
 from eventsync.config import EventSyncConfig, load_config
 from eventsync.delivery.authority import Problem, resolve_authority
+from eventsync.delivery.drain_facts import DrainFacts
 from eventsync.delivery.drains import RESET_KEY
 from eventsync.delivery.ledger import Ledger
+from eventsync.delivery.ledger_report import LedgerReport
 from eventsync.delivery.targets import TargetRegistry, redact_url
 from eventsync.home import DB_NAME
 from eventsync.maintenance.gc import gc_preview, journal_growth, parse_duration
+from eventsync.maintenance.migrate import migration_summary
+from eventsync.queue.offline_queue import open_target_queue
 from eventsync.receivers import Target
 from eventsync.work import WorkQueue
 
@@ -32,7 +39,7 @@ def status(check: bool, as_json: bool) -> None:
     if as_json:
         emit_json(report)
     else:
-        _print_human(report)
+        print_status(report)
     problems = report["authority"]["problems"]
     if check and problems:
         if not as_json:
@@ -48,10 +55,15 @@ def build_status(ctx: AppContext) -> dict[str, Any]:
     authority = resolve_authority(registry, config, plugins=ctx.plugins, check_gate=True,
                                   legacy_queue_dir=ctx.home)
     ledger = Ledger(ctx.store)
+    reasons = LedgerReport(ctx.store)
     active = authority.target.name if authority.target else None
-    targets = [_target_status(t, ledger, active) for t in registry.list()]
+    registered = registry.list()
+    targets = [_target_status(t, ledger, reasons, active, ctx.plugins, config)
+               for t in registered]
+    migration = migration_summary(ctx.store)
     problems = [*authority.problems, *_config_problems(config),
-                *_failing_problems(targets, config)]
+                *_failing_problems(targets, config),
+                *_orphan_problems(targets, active), *_migration_problems(migration)]
     audit = AuditLog(ctx.store)
     return {
         "journal": {**journal_growth(ctx.store), "gc": _gc_preview(ctx, config)},
@@ -59,10 +71,35 @@ def build_status(ctx: AppContext) -> dict[str, Any]:
         "authority": {**authority.to_dict(), "problems": [p.to_dict() for p in problems]},
         "config": {"preset": config.preset, "retention": config.retention,
                    "delivery": config.delivery},
+        "queue": queue_status(ctx, config, authority.target),
+        "migration": migration,
         "audit": {"refused_discards": audit.count(REFUSED_DISCARD),
                   "dropped_local": audit.counter(DROPPED_LOCAL)},
         "work": _work_stats(ctx),
     }
+
+
+def queue_status(ctx: AppContext, config: EventSyncConfig, target: Target | None
+                 ) -> dict[str, Any]:
+    """With retention off, the active target's offline queue: where events wait until sent."""
+    if config.retention or not config.delivers:
+        return {"events": 0, "oldest_age_seconds": None, "evicted": None, "path": None}
+    queue = open_target_queue(target, ctx.home, config)
+    try:
+        oldest = queue.peek(1)
+        return {"events": queue.size(),
+                "oldest_age_seconds": _age_seconds(oldest[0].timestamp) if oldest else None,
+                "evicted": None, "path": str(queue.path)}
+    finally:
+        queue.close()
+
+
+def _age_seconds(timestamp: str) -> float | None:
+    try:
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round(max(0.0, time.time() - then.timestamp()), 1)
 
 
 def _work_stats(ctx: AppContext) -> dict[str, int]:
@@ -101,47 +138,48 @@ def _gc_preview(ctx: AppContext, config: EventSyncConfig) -> dict[str, Any]:
                       max_events=config.gc_max_events)
 
 
-def _target_status(target: Target, ledger: Ledger, active: str | None) -> dict[str, Any]:
+def _target_status(target: Target, ledger: Ledger, reasons: LedgerReport, active: str | None,
+                   plugins: Any, config: EventSyncConfig) -> dict[str, Any]:
+    """One target's row: counts, why it is behind (newest error, since when, top reasons)."""
     assert target.id is not None
     counts = ledger.counts(target.id)
     failing = ledger.failing_since(target.id)
+    facts = DrainFacts.of(target)
+    behind = counts.retrying + counts.terminal_failed > 0 or not config.retention
     reset = target.metadata.get(RESET_KEY)
+    problem = plugin_problem(target, plugins)
     return {
         "name": target.name, "type": target.type, "url": redact_url(target.url),
         "active": target.name == active, "delivered": counts.delivered,
         "duplicate": counts.duplicate, "pending": counts.pending, "retrying": counts.retrying,
         "terminal_failed": counts.terminal_failed,
-        "unreachable_since": failing[0] if failing else None,
-        "last_error": failing[1] if failing else None,
+        "unreachable_since": failing[0] if failing else facts.unreachable_since,
+        "last_error": (facts.last_error if behind else None) or (failing[1] if failing else None),
+        "last_error_at": facts.last_error_at if behind else None,
+        "retry_reasons": [r.to_dict() for r in reasons.retry_reasons(target.id)],
+        "plugin": None if problem else _plugin_of(target, plugins),
+        "problem": problem.to_dict() if problem else None,
         "deployment": {key: target.metadata.get(key) for key in DEPLOYMENT_KEYS},
         "advisory": (f"target may have been reset ({reset}); re-drain with "
                      f"`eventsync sync retry --target {target.name} --all`") if reset else None,
     }
 
 
-def _print_human(report: dict[str, Any]) -> None:
-    journal = report["journal"]
-    click.echo(f"journal: {journal['events']} events, {journal['bytes']} bytes of payload, "
-               f"{journal['disk_bytes']} bytes on disk")
-    gc = journal["gc"]
-    if gc["events"]:
-        click.echo(f"  gc ({gc['policy']}) would free {gc['events']} events, {gc['bytes']} bytes")
-    audit = report["audit"]
-    if audit["refused_discards"] or audit["dropped_local"]:
-        click.echo(f"opt-out: {audit['dropped_local']} local events dropped, "
-                   f"{audit['refused_discards']} teamspace events kept (discard refused)")
-    config = report["config"]
-    click.echo(f"config: preset {config['preset'] or '-'}, retention "
-               f"{'on' if config['retention'] else 'off'}, delivery {config['delivery']}")
-    authority = report["authority"]
-    click.echo(f"active target: {authority['target'] or '-'}"
-               + (f" (from {authority['source']})" if authority["source"] else ""))
-    for t in report["targets"]:
-        mark = "*" if t["active"] else " "
-        click.echo(f"{mark} {t['name']} [{t['type']}] {t['url']}: {t['delivered']} delivered, "
-                   f"{t['pending']} pending, {t['retrying']} retrying, "
-                   f"{t['terminal_failed']} terminal-failed")
-        if t["advisory"]:
-            click.echo(f"    advisory: {t['advisory']}")
-    for problem in authority["problems"]:
-        click.echo(f"problem: {problem['message']} (fix: {problem['fix']})")
+def _plugin_of(target: Target, plugins: Any) -> str | None:
+    found = plugins.receiver_types().get(target.type)
+    return found.plugin if found else None
+
+
+def _orphan_problems(targets: list[dict[str, Any]], active: str | None) -> list[Problem]:
+    """Every target whose receiver plugin is missing, not only the active one (whose problem
+    the authority already reports)."""
+    return [Problem(t["problem"]["message"], t["problem"]["fix"])
+            for t in targets if t["problem"] and t["name"] != active]
+
+
+def _migration_problems(migration: dict[str, int]) -> list[Problem]:
+    if not migration["conflicts"]:
+        return []
+    return [Problem(f"{migration['conflicts']} migration conflict(s) still open",
+                    "eventsync sync migrate (lists them); then eventsync sync migrate "
+                    "--resolve ID --keep journal|source")]

@@ -8,9 +8,10 @@ import click
 
 from eventsync.cli.context import app, emit_json, emit_table
 from eventsync.config import load_config, set_value
+from eventsync.delivery.authority import Problem
 from eventsync.delivery.ledger import Ledger
 from eventsync.delivery.targets import TargetRegistry, redact_options, redact_url
-from eventsync.errors import TargetError
+from eventsync.errors import EventSyncError, TargetError
 from eventsync.receivers import Target
 
 
@@ -64,20 +65,40 @@ def list_cmd(as_json: bool) -> None:
     if not rows:
         click.echo("no targets; add one with `eventsync sync targets add NAME --type T --url U`")
         return
-    emit_table(["", "name", "type", "url", "identity"],
-               [["*" if r["active"] else "", r["name"], r["type"], r["url"], r["identity"]]
-                for r in rows])
+    emit_table(["", "name", "type", "url", "identity", "plugin"],
+               [["*" if r["active"] else "", r["name"], r["type"], r["url"], r["identity"],
+                 r["plugin"] or "MISSING"] for r in rows])
+    for row in rows:
+        if row["problem"]:
+            click.echo(f"problem: {row['problem']['message']} (fix: {row['problem']['fix']})")
 
 
 def describe_target(target: Target, active: str | None, plugins: Any) -> dict[str, Any]:
-    """The public JSON form of a target, secrets redacted."""
+    """The public JSON form of a target, secrets redacted; `problem` says what blocks it."""
+    problem = plugin_problem(target, plugins)
     provider = plugins.receiver_types().get(target.type)
     return {
         "name": target.name, "type": target.type, "url": redact_url(target.url),
         "identity": target.identity, "active": target.name == active,
-        "plugin": provider.plugin if provider else None,
+        "plugin": provider.plugin if provider and not problem else None,
         "options": redact_options(target.options),
+        "problem": problem.to_dict() if problem else None,
     }
+
+
+def plugin_problem(target: Target, plugins: Any) -> Problem | None:
+    """Why no receiver can be built for this target (its plugin missing, or two plugins
+    claiming its type), with the fix; None when it can."""
+    try:
+        plugins.receiver_class(target.type)
+    except EventSyncError as exc:
+        if target.type in plugins.receiver_types():  # registered twice: a conflict
+            return Problem(f"target {target.name!r}: {exc}",
+                           "eventsync plugins; then eventsync plugins uninstall one of the two")
+        return Problem(f"target {target.name!r}: {exc}",
+                       f"eventsync plugins install eventsync-{target.type}, or eventsync sync "
+                       f"targets remove {target.name} --forget-ledger")
+    return None
 
 
 @targets.command("remove")

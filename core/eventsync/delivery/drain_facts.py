@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from eventsync.delivery.ledger import Batch
@@ -26,17 +25,17 @@ UNREACHABLE_SINCE = "unreachable_since"
 
 @dataclass(frozen=True)
 class DrainFacts:
-    """The facts `sync status` shows for one target (times as ISO-8601 UTC strings)."""
+    """The facts `sync status` shows for one target (times in epoch ms, like the ledger's)."""
 
     last_error: str | None
-    last_error_at: str | None
-    unreachable_since: str | None
+    last_error_at: int | None
+    unreachable_since: int | None
 
     @classmethod
     def of(cls, target: Target) -> DrainFacts:
         meta = target.metadata
-        return cls(meta.get(LAST_ERROR), _iso(meta.get(LAST_ERROR_AT)),
-                   _iso(meta.get(UNREACHABLE_SINCE)))
+        return cls(meta.get(LAST_ERROR), _ms(meta.get(LAST_ERROR_AT)),
+                   _ms(meta.get(UNREACHABLE_SINCE)))
 
 
 class WatchedSource:
@@ -86,11 +85,10 @@ def one_line(text: str | None, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
-def _iso(value: Any) -> str | None:
+def _ms(value: Any) -> int | None:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    return datetime.fromtimestamp(value / 1000, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return int(value)
 
 
 def _now_ms() -> int:
