@@ -51,3 +51,7 @@ class OfflineQueueFull(EventSyncError):
 
 class MigrationError(EventSyncError):
     """A migration could not proceed (conflict, unreadable source)."""
+
+
+class UnknownEvent(EventSyncError):
+    """No event with that id is in the journal."""

@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "now": "eventsync.cli.drain_cmd:now",
     "retry": "eventsync.cli.drain_cmd:retry",
     "status": "eventsync.cli.status_cmd:status",
+    "inspect": "eventsync.cli.inspect_cmd:inspect",
     "daemon": "eventsync.cli.daemon_cmd:daemon",
     "config": "eventsync.cli.config_cmd:config",
     "gc": "eventsync.cli.gc_cmd:gc",

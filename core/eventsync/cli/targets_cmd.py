@@ -8,6 +8,7 @@ import click
 
 from eventsync.cli.context import app, emit_json, emit_table
 from eventsync.config import load_config, set_value
+from eventsync.delivery.attempts import AttemptLog
 from eventsync.delivery.authority import Problem
 from eventsync.delivery.ledger import Ledger
 from eventsync.delivery.targets import TargetRegistry, redact_options, redact_url
@@ -119,6 +120,7 @@ def remove(name: str, forget_ledger: bool) -> None:
                 "pass --forget-ledger to delete it along with the target"
             )
         ledger.forget(target.id)
+        AttemptLog(ctx.store).forget(target.id)
     registry.remove(name)
     if load_config(ctx.home).active_target == name:
         set_value(ctx.home, "sync.active_target", "")

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from eventsync.delivery.attempts import SCHEMA as ATTEMPTS_SCHEMA
+from eventsync.delivery.attempts import record_failed_attempts
 from eventsync.events import Event
 from eventsync.journal.journal import SCHEMA as JOURNAL_SCHEMA
 from eventsync.journal.journal import pin_through
@@ -137,6 +139,7 @@ class Ledger:
         self.retry = retry or RetryPolicy()
         store.ensure(JOURNAL_SCHEMA)
         store.ensure(SCHEMA)
+        store.ensure(ATTEMPTS_SCHEMA)
 
     def high_water(self) -> int:
         """The newest journal seq now; a drain stops there so producers can't keep it running."""
@@ -179,6 +182,8 @@ class Ledger:
             rows = [self._row(target_id, item, by_id.get(item.event.event_id), now,
                               attempts.get(item.seq, 0) + 1) for item in batch.items]
             conn.executemany(_UPSERT, rows)
+            record_failed_attempts(conn, ((r["target"], r["seq"], r["state"], r["attempts"],
+                                           r["detail"], r["now"], r["next"]) for r in rows))
             if batch.items:
                 pin_through(conn, max(item.seq for item in batch.items))
             if batch.cursor_after is not None:
