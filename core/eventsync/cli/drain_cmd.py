@@ -13,6 +13,7 @@ from eventsync.cli.context import AppContext, app, emit_json
 from eventsync.config import EventSyncConfig, load_config
 from eventsync.delivery.authority import resolve_authority
 from eventsync.delivery.dispatcher import DEFAULT_BATCH_SIZE, DrainReport
+from eventsync.delivery.drain_facts import DrainFacts, one_line
 from eventsync.delivery.drain_runner import DrainOutcome, DrainRunner, scheduler_config
 from eventsync.delivery.drains import Drains
 from eventsync.delivery.ledger import Ledger, RetryPolicy
@@ -96,11 +97,15 @@ def _finish(outcomes: list[DrainOutcome], as_json: bool, every: bool) -> None:
             emit_json(rows[0])
     else:
         for report in reports:
-            _print_report(report)
+            click.echo(summary_line(report))
+        if every and len(reports) > 1:
+            click.echo(total_line(reports, _error_times(reports)))
     for failure in failures:
         message = str(failure.error)
         if isinstance(failure.error, ReceiverNotReady):
             message = f"target {failure.target} is not ready: {message}"
+        elif failure.target not in message:
+            message = f"{failure.target}: {message}"
         click.echo(f"eventsync: error: {message}", err=True)
     stopped = [r for r in reports if r.stopped and r.remaining > 0]
     for report in stopped:
@@ -112,12 +117,39 @@ def _finish(outcomes: list[DrainOutcome], as_json: bool, every: bool) -> None:
         click.get_current_context().exit(STOPPED_EARLY_EXIT)
 
 
-def _print_report(report: DrainReport) -> None:
-    click.echo(
-        f"{report.target}: {report.attempted} attempted, {report.delivered} delivered, "
-        f"{report.duplicate} duplicate, {report.retrying} retrying, "
-        f"{report.terminal_failed} terminal-failed"
-    )
+def summary_line(report: DrainReport) -> str:
+    """One line per target, labelled with it; the newest error when anything still waits."""
+    line = (f"{report.target}: {report.attempted} attempted, {report.delivered} delivered, "
+            f"{report.duplicate} duplicate, {report.retrying} retrying, "
+            f"{report.terminal_failed} terminal-failed")
+    if (report.retrying or report.terminal_failed) and report.last_error:
+        line += f"; newest error: {one_line(report.last_error)}"
+    return line
+
+
+def _error_times(reports: list[DrainReport]) -> dict[str, int]:
+    """When each target's newest error happened (recorded by the drain in its metadata)."""
+    registry = TargetRegistry(app().store)
+    times = {}
+    for report in reports:
+        target = registry.find(report.target)
+        if target is not None:
+            times[report.target] = DrainFacts.of(target).last_error_at or 0
+    return times
+
+
+def total_line(reports: list[DrainReport], error_times: dict[str, int]) -> str:
+    """`--all`'s closing line: the sums, and the newest error of any target, labelled."""
+    sums = {name: sum(getattr(r, name) for r in reports)
+            for name in ("attempted", "delivered", "duplicate", "retrying", "terminal_failed")}
+    line = (f"all {len(reports)} targets: {sums['attempted']} attempted, {sums['delivered']} "
+            f"delivered, {sums['duplicate']} duplicate, {sums['retrying']} retrying, "
+            f"{sums['terminal_failed']} terminal-failed")
+    failing = [r for r in reports if (r.retrying or r.terminal_failed) and r.last_error]
+    if failing:
+        newest = max(failing, key=lambda r: error_times.get(r.target, 0))
+        line += f"; newest error: {newest.target}: {one_line(newest.last_error)}"
+    return line
 
 
 def _explain_no_delivery(as_json: bool) -> None:
