@@ -35,7 +35,8 @@ def test_first_drain_delivers_every_event_once(cli, stub):
     result = cli("sync", "now", "--json", "--batch-size", "50")
     assert result.code == 0, result.err
     assert result.json() == {"target": "main", "attempted": 120, "delivered": 120,
-                             "duplicate": 0, "retrying": 0, "terminal_failed": 0}
+                             "duplicate": 0, "retrying": 0, "terminal_failed": 0,
+                             "remaining": 0, "stopped": None, "last_error": None}
     received = [e["event_id"] for e in server.events()]
     assert sorted(received) == sorted(appended_ids(cli))
     status = target_status(cli, "main")

@@ -72,7 +72,8 @@ def kill_then_rerun(cli: Callable[..., Any], eventsync_bin: str, server: StubPro
     report = finish(sync_now(eventsync_bin))
     assert report == {"target": "main", "attempted": len(journal) - recorded,
                       "delivered": len(journal) - held, "duplicate": held - recorded,
-                      "retrying": 0, "terminal_failed": 0}
+                      "retrying": 0, "terminal_failed": 0, "remaining": 0, "stopped": None,
+                      "last_error": None}
     assert_exactly_once(server, journal)
     status = target_status(cli, "main")
     assert (status["delivered"], status["pending"], status["retrying"],

@@ -66,6 +66,10 @@ SCHEMA = Schema(
             WHERE state IN ('queued', 'in_progress')
         """,
         "CREATE INDEX jobs_expiry ON jobs (lease_expires_at) WHERE state = 'in_progress'",
+        # drain jobs once carried their target's raw URL (a password, a secret query value);
+        # they name the target only now, and rows written before forget the URL
+        "UPDATE jobs SET payload = json_remove(payload, '$.url')"
+        " WHERE json_valid(payload) AND json_type(payload, '$.url') IS NOT NULL",
     ),
 )
 
@@ -137,6 +141,11 @@ class WorkQueue:
 
     def enqueue(self, key: str, payload: Any, *, delay: float = 0) -> bool:
         """Add a job unless one with `key` is already queued or in progress."""
+        return self.add(key, payload, delay=delay) is not None
+
+    def add(self, key: str, payload: Any, *, delay: float = 0) -> int | None:
+        """`enqueue`, returning the new job's id (None when `key` was already live), so the
+        caller can follow its own job to the end instead of queueing the key again."""
         now = now_ms()
         with self.store.transaction() as conn:
             cur = conn.execute(
@@ -144,7 +153,15 @@ class WorkQueue:
                 " updated_at) VALUES (?, ?, 'queued', ?, ?, ?)",
                 (key, json.dumps(payload, sort_keys=True), now + int(delay * 1000), now, now),
             )
-            return cur.rowcount == 1
+            return cur.lastrowid if cur.rowcount == 1 else None
+
+    def finished(self, job_id: int) -> tuple[str, str | None] | None:
+        """`(state, last_error)` once the job reached a final state; None while it is live."""
+        row = self.store.execute("SELECT state, last_error FROM jobs WHERE id = ?",
+                                 (job_id,)).fetchone()
+        if row is None or row[0] not in FINAL_STATES:
+            return None
+        return row[0], row[1]
 
     def lease(self, worker_id: str, limit: int, lease_ttl_sec: float) -> list[Job]:
         """Claim up to `limit` due jobs (queued, or in progress with an expired lease)."""

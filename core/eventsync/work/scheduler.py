@@ -196,7 +196,7 @@ class Scheduler:
 
     def _run(self, job: Job) -> None:
         try:
-            key = self.key_fn(job)
+            key = self._key(job)
             if not self._take_slot(job, key):
                 return
             try:
@@ -211,6 +211,15 @@ class Scheduler:
             with self._lock:
                 self._running.pop(job.id, None)
             self._wake.set()
+
+    def _key(self, job: Job) -> str:
+        """`key_fn(job)`, or the job's own key when it raises: a job whose limiter key cannot
+        be worked out (a damaged payload) still runs once and reports, never loops on backoff."""
+        try:
+            return self.key_fn(job)
+        except Exception as exc:  # the handler then meets the same damage and reports it
+            self._note(f"{job.key}: limiter key: {type(exc).__name__}: {exc}")
+            return job.key
 
     def _take_slot(self, job: Job, key: str) -> bool:
         """Wait for a slot on `key`; on `stop()` give the job back instead (not an attempt)."""

@@ -75,7 +75,8 @@ def test_drains_to_a_real_server_with_the_stored_token(cli, home: Path, stub_ser
     res = cli("sync", "now", "--json")
     assert res.code == 0, res.err
     assert res.json() == {"target": "ts", "attempted": 3, "delivered": 3, "duplicate": 0,
-                          "retrying": 0, "terminal_failed": 0}
+                          "retrying": 0, "terminal_failed": 0, "remaining": 0, "stopped": None,
+                          "last_error": None}
     assert [e["event_id"] for e in server.events()] == ids
     assert ledger_rows(home, "ts") == {i: ("success", 1, True) for i in ids}
 
