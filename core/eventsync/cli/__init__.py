@@ -67,9 +67,10 @@ def _asks_for_help(ctx: click.Context) -> bool:
 
 
 def _register_builtin_commands() -> None:
-    from eventsync.cli import auth_cmd, events, plugins_cmd, sync
+    from eventsync.cli import auth_cmd, doctor_cmd, events, plugins_cmd, sync
 
     cli.add_command(auth_cmd.auth)
+    cli.add_command(doctor_cmd.doctor)
     cli.add_command(events.events)
     cli.add_command(sync.sync)
     cli.add_command(plugins_cmd.plugins)
