@@ -50,7 +50,37 @@ def stub() -> None:
               help="Require `Authorization: Bearer <value of $VAR>` (else HTTP 401).")
 @click.option("--private-teamspace", is_flag=True,
               help='Answer batches with HTTP 403 {"code": "private_teamspace"}.')
-@click.option("--instance-id", default=None, help="Fixed server_instance_id (default: random).")
+@click.option("--retry-after", default="1", show_default=True, metavar="VALUE",
+              help="The Retry-After of --fail-every answers: seconds or an HTTP date.")
+@click.option("--teamspace", is_flag=True,
+              help="Answer as the Teamspace server does: /api/v1/me, /oauth/token, limits, "
+                   "X-Team-Slug and protocol checks (docs/teamspace.md).")
+@click.option("--refresh-token-env", metavar="VAR", default=None,
+              help="Teamspace: a refresh token /oauth/token accepts (it rotates on use).")
+@click.option("--token-ttl", type=click.IntRange(min=0), default=3600, show_default=True,
+              metavar="SECONDS", help="Teamspace: lifetime of the access tokens it issues.")
+@click.option("--private-team-id", default=None, metavar="ID",
+              help="Teamspace: the user's Private Teamspace id (default team-private-7f3a).")
+@click.option("--no-private-team", is_flag=True,
+              help="Teamspace: /api/v1/me lists no Private Teamspace.")
+@click.option("--missing-private-team", is_flag=True,
+              help="Teamspace: answer batches 403 direct_ingress_missing_private_team.")
+@click.option("--protocol", default="2.0", show_default=True, metavar="VERSION",
+              help="Teamspace: the sync protocol it accepts (else HTTP 412).")
+@click.option("--max-events-per-batch", type=click.IntRange(min=1), default=1000,
+              show_default=True, help="Teamspace: advertised and enforced (HTTP 413).")
+@click.option("--max-decompressed-bytes", type=click.IntRange(min=1), default=1024 * 1024,
+              show_default=True, help="Teamspace: advertised and enforced (HTTP 413).")
+@click.option("--status-for", "status_for", multiple=True, metavar="TYPE=WORD",
+              help="Teamspace: answer WORD (accepted, warning, queued, ...) for events of TYPE.")
+@click.option("--refuse-type", "refuse_types", multiple=True, metavar="TYPE=CATEGORY",
+              help="Teamspace: answer rejected with error_category CATEGORY for TYPE.")
+@click.option("--invalid-type", "invalid_types", multiple=True, metavar="TYPE",
+              help="Teamspace: HTTP 400 whose details name the events of TYPE.")
+@click.option("--poison-type", "poison_types", multiple=True, metavar="TYPE",
+              help="Teamspace: HTTP 400 without details for any batch holding TYPE.")
+@click.option("--instance-id", default=None,
+              help="Fixed server_instance_id (default: random, kept in --db when given).")
 @click.option("--deployment-id", default="eventsync-stub", show_default=True)
 @click.option("--environment-name", default="local", show_default=True)
 @click.option("--git-sha", default=None)
@@ -60,6 +90,7 @@ def serve(host: str, port: int, db: Path | None, auth_token_env: str | None,
     from eventsync_stub.server import StubServer
 
     options["auth_token"] = _token_from(auth_token_env)
+    options["teamspace"] = _teamspace_mode(options)
     try:
         server = StubServer(host, port, db, **options)
     except sqlite3.Error as exc:
@@ -71,6 +102,46 @@ def serve(host: str, port: int, db: Path | None, auth_token_env: str | None,
         raise eventsync.EventSyncError(f"cannot listen on {host}:{port}: "
                                        f"{exc.strerror or exc}") from None
     _serve_until_signalled(server)
+
+
+_TEAMSPACE_OPTIONS = ("refresh_token_env", "token_ttl", "private_team_id", "no_private_team",
+                      "missing_private_team", "protocol", "max_events_per_batch",
+                      "max_decompressed_bytes", "status_for", "refuse_types", "invalid_types",
+                      "poison_types")
+
+
+def _teamspace_mode(options: dict[str, Any]) -> Any:
+    """Pop the Teamspace options into a `TeamspaceMode` (None without --teamspace)."""
+    from eventsync_stub.teamspace import DEFAULT_TEAM, TeamspaceMode
+
+    given = {name: options.pop(name) for name in _TEAMSPACE_OPTIONS}
+    if not options.pop("teamspace"):
+        return None
+    return TeamspaceMode(
+        access_token=options.get("auth_token"),
+        refresh_token=_token_from(given["refresh_token_env"]),
+        token_ttl=given["token_ttl"],
+        private_team=None if given["no_private_team"] else (given["private_team_id"]
+                                                             or DEFAULT_TEAM),
+        protocol=given["protocol"],
+        max_events_per_batch=given["max_events_per_batch"],
+        max_decompressed_bytes=given["max_decompressed_bytes"],
+        status_for=_pairs("--status-for", given["status_for"]),
+        refuse_types=_pairs("--refuse-type", given["refuse_types"]),
+        invalid_types=frozenset(given["invalid_types"]),
+        poison_types=frozenset(given["poison_types"]),
+        missing_private_team=given["missing_private_team"],
+    )
+
+
+def _pairs(flag: str, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, word = value.partition("=")
+        if not (sep and name and word):
+            raise eventsync.ConfigError(f"{flag} {value!r}: give TYPE=VALUE")
+        pairs.append((name, word))
+    return tuple(pairs)
 
 
 def _token_from(variable: str | None) -> str | None:

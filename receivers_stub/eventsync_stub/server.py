@@ -20,11 +20,15 @@ from urllib.parse import urlsplit
 import eventsync
 from eventsync_stub.batches import MAX_REQUEST_BYTES, Identity, Reply, StubApp, make_faults
 from eventsync_stub.storage import open_storage
+from eventsync_stub.teamspace import TeamspaceMode, TeamspaceRules
 
 BATCH_PATH = "/api/v1/events/batch/"
 HEALTH_PATH = "/api/v1/sync/health/"
 EVENTS_PATH = "/_stub/events"
-_ROUTES = {BATCH_PATH, HEALTH_PATH, EVENTS_PATH}
+REQUESTS_PATH = "/_stub/requests"
+ME_PATH = "/api/v1/me"
+TOKEN_PATH = "/oauth/token"
+_ROUTES = {BATCH_PATH, HEALTH_PATH, EVENTS_PATH, REQUESTS_PATH, ME_PATH, TOKEN_PATH}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -36,10 +40,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         app, path = self.server.app, _route(self.path)
+        teamspace = app.teamspace
+        if path in (HEALTH_PATH, ME_PATH):
+            app.record("GET", path, self.headers)
         if path == HEALTH_PATH:
             self._send(self._guarded(app.health))
         elif path == EVENTS_PATH:
             self._send(self._guarded(app.received))
+        elif path == REQUESTS_PATH:
+            self._send(self._guarded(app.request_log))
+        elif path == ME_PATH and teamspace is not None:
+            self._send(self._guarded(teamspace.me, self.headers))
         else:
             self._send(_not_here(path, "GET"))
 
@@ -47,12 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         if raw is None:
             return
-        path = _route(self.path)
-        if path != BATCH_PATH:
+        app, path = self.server.app, _route(self.path)
+        if path == BATCH_PATH:
+            self._send(self._guarded(app.batch, raw, self.headers))
+        elif path == TOKEN_PATH and app.teamspace is not None:
+            app.record("POST", path, {}, raw)
+            self._send(self._guarded(app.teamspace.token, raw))
+        else:
             self._send(_not_here(path, "POST"))
-            return
-        self._send(self._guarded(self.server.app.batch, raw, self.headers.get("Authorization"),
-                                 self.headers.get("Content-Encoding")))
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a parent that never reads our stderr must not block on a full pipe."""
@@ -146,20 +159,22 @@ class StubServer:
 
     Fault options are the keyword arguments of `Faults` (`max_event_bytes`, `max_body_bytes`,
     `reject_types`, `fail_every`, `drop_every`, `latency_ms`, `reply_delay_ms`, `auth_token`,
-    `private_teamspace`); `db` keeps what is received in a SQLite file.
+    `private_teamspace`, `retry_after`); `db` keeps what is received in a SQLite file (and the
+    server_instance_id, so a restart on the same file is the same instance). `teamspace` (a
+    `TeamspaceMode`) makes it answer as the Teamspace server does.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None, *,
                  instance_id: str | None = None, deployment_id: str = "eventsync-stub",
                  environment_name: str = "local", git_sha: str | None = None,
-                 **faults: Any) -> None:
-        identity = Identity(deployment_id=deployment_id, environment_name=environment_name,
-                            git_sha=git_sha)
-        if instance_id is not None:
-            identity = Identity(instance_id, deployment_id, environment_name, git_sha)
+                 teamspace: TeamspaceMode | None = None, **faults: Any) -> None:
+        storage = open_storage(db)
+        identity = Identity(instance_id or storage.instance_id(), deployment_id,
+                            environment_name, git_sha)
         self.host = host
         self._requested_port = port
-        self.app = StubApp(open_storage(db), make_faults(**faults), identity)
+        rules = TeamspaceRules(teamspace) if teamspace is not None else None
+        self.app = StubApp(storage, make_faults(**faults), identity, rules)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 

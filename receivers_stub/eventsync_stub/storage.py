@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,10 @@ class EventStorage(Protocol):
     def events(self) -> list[dict[str, Any]]: ...
 
     def count(self) -> int: ...
+
+    def instance_id(self) -> str:
+        """This store's server_instance_id: new for memory, kept in the file for SQLite."""
+        ...
 
     def close(self) -> None: ...
 
@@ -56,6 +61,9 @@ class MemoryStorage:
     def count(self) -> int:
         return len(self._events)
 
+    def instance_id(self) -> str:
+        return uuid.uuid4().hex
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -76,6 +84,8 @@ class SqliteStorage:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(self._SCHEMA)
+        self._conn.execute("CREATE TABLE IF NOT EXISTS stub_meta (key TEXT PRIMARY KEY,"
+                           " value TEXT NOT NULL)")
 
     def add(self, events: list[dict[str, Any]]) -> list[bool]:
         fresh = []
@@ -109,6 +119,16 @@ class SqliteStorage:
     def count(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM stub_events").fetchone()[0]
+
+    def instance_id(self) -> str:
+        """Made once per file: a restarted stub on the same `--db` is the same instance, so
+        eventsync raises no false "target may have been reset" advisory."""
+        with self._lock:
+            self._conn.execute("INSERT OR IGNORE INTO stub_meta (key, value) VALUES"
+                               " ('server_instance_id', ?)", (uuid.uuid4().hex,))
+            row = self._conn.execute("SELECT value FROM stub_meta"
+                                     " WHERE key = 'server_instance_id'").fetchone()
+        return str(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -13,7 +14,13 @@ import pytest
 from support.receivers import one_error
 
 import eventsync
-from eventsync.delivery.credentials import credentials_path, get_token, set_token
+from eventsync.delivery.credentials import (
+    credentials_path,
+    get_credentials,
+    get_token,
+    parse_token_input,
+    set_token,
+)
 
 TOKEN = "tok_9f8e7d6c5b4a"
 
@@ -92,8 +99,10 @@ def test_remove_token_and_list(cli, home: Path) -> None:
     cli("sync", "targets", "add", "prod", "--type", "stub", "--url", "http://127.0.0.1:9")
     listed = cli("auth", "list", "--json")
     assert listed.json() == [
-        {"target": "prod", "source": "credentials.toml", "registered": True},
-        {"target": "staging", "source": "credentials.toml", "registered": False},
+        {"target": "prod", "source": "credentials.toml", "registered": True,
+         "refresh_token": False, "expires_at": None},
+        {"target": "staging", "source": "credentials.toml", "registered": False,
+         "refresh_token": False, "expires_at": None},
     ]
     human = cli("auth", "list")
     assert "prod" in human.out and "token" not in human.out.replace("TARGET", "")
@@ -155,3 +164,59 @@ def test_malformed_files_and_variables_are_one_line_errors_without_the_secret(
     not_a_name = eventsync.Target("prod", "x", "https://x.test", {"token_env": "$(oops)"})
     with pytest.raises(eventsync.ConfigError, match="not an environment variable name"):
         eventsync.target_token(not_a_name)
+
+
+# --- the JSON form (CONTRACTS §6) ---------------------------------------------------------
+
+def test_set_token_takes_the_json_form_with_refresh_and_expiry(cli, home: Path) -> None:
+    res = cli("auth", "set-token", "ts", stdin=json.dumps({
+        "access_token": TOKEN, "refresh_token": "rt_0a1b2c3d4e",
+        "expires_at": "2030-01-02T03:04:05+00:00", "token_type": "Bearer"}))
+    assert res.code == 0, res.err
+    assert "with a refresh token, expiring 2030-01-02T03:04:05Z" in res.out
+    assert TOKEN not in res.out + res.err and "rt_0a1b2c3d4e" not in res.out + res.err
+    assert stored(home)["targets"]["ts"] == {"token": TOKEN, "refresh_token": "rt_0a1b2c3d4e",
+                                             "expires_at": "2030-01-02T03:04:05Z"}
+    assert mode(credentials_path(home)) == 0o600
+    listed = cli("auth", "list", "--json").json()
+    assert listed[0]["refresh_token"] is True
+    assert listed[0]["expires_at"] == "2030-01-02T03:04:05Z"
+    assert TOKEN not in cli("auth", "list").out
+
+
+def test_expires_in_is_counted_from_now(home: Path) -> None:
+    parsed = parse_token_input(json.dumps({"access_token": TOKEN, "expires_in": 120}),
+                               now=1_000.0)
+    assert parsed.expires_at == 1_120.0 and parsed.refresh_token is None
+    assert parsed.expires_within(5, now=1_116.0) and not parsed.expires_within(5, now=1_100.0)
+    assert TOKEN not in repr(parsed)
+
+
+@pytest.mark.parametrize(("stdin", "message"), [
+    ('{"access_token": 7}', 'needs a string "access_token"'),
+    ('{"refresh_token": "r"}', 'needs a string "access_token"'),
+    ('{"access_token": "a b"}', "access_token: the token contains whitespace"),
+    ('{"access_token": "abcd", "expires_at": "tomorrow"}', "ISO-8601 time with a UTC offset"),
+    ('{"access_token": "abcd", "expires_at": "2030-01-02T03:04:05"}', "with a UTC offset"),
+    ('{"access_token": "abcd", "expires_in": "soon"}', '"expires_in" must be a number'),
+    ('{"access_token": "abcd"', "does not parse"),
+])
+def test_a_bad_json_form_is_refused_and_writes_nothing(cli, home: Path, stdin: str,
+                                                       message: str) -> None:
+    res = cli("auth", "set-token", "ts", stdin=stdin)
+    assert res.code == 1
+    assert message in one_error(res.err)
+    assert not credentials_path(home).exists()
+
+
+def test_update_credentials_rotates_under_the_lock(home: Path) -> None:
+    set_token(home, "ts", json.dumps({"access_token": "old-access", "refresh_token": "old-rt",
+                                      "expires_in": 0}))
+    target = eventsync.Target("ts", "teamspace", "https://x.test", home=str(home))
+    found, variable = eventsync.target_credentials(target)
+    assert variable is None and found.refresh_token == "old-rt"
+    new = eventsync.StoredToken("new-access", "new-rt", 2_000_000_000.0)
+    assert eventsync.update_target_credentials(target, lambda current: new) == new
+    assert get_credentials(home, "ts") == new
+    assert eventsync.update_target_credentials(target, lambda current: current) == new
+    assert mode(credentials_path(home)) == 0o600

@@ -90,3 +90,22 @@ def test_the_package_exposes_server_and_receiver_lazily():
     assert eventsync_stub.StubServer.__name__ == "StubServer"
     with pytest.raises(AttributeError):
         _ = eventsync_stub.Nope
+
+
+def test_a_restarted_stub_on_the_same_db_raises_no_reset_advisory(cli, stub_server, tmp_path):
+    """Issue 15.11 (stub half): the same --db is the same server, so `sync status` stays quiet;
+    only a server that really lost its storage gets the advisory."""
+    db = tmp_path / "received.db"
+    first = stub_server(db=db)
+    assert cli("sync", "targets", "add", "local", "--type", "stub", "--url", first.url,
+               "--activate").code == 0
+    for i in range(2):
+        cli("events", "append", "WPStatusChanged", f"WP{i}")
+    assert cli("sync", "now").code == 0
+    port = first.port
+    first.stop()
+    stub_server(port=port, db=db)
+    cli("events", "append", "WPStatusChanged", "WP9")
+    assert cli("sync", "now").code == 0
+    target = cli("sync", "status", "--json").json()["targets"][0]
+    assert target["advisory"] is None and target["delivered"] == 3
