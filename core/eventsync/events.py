@@ -3,6 +3,14 @@
 The canonical JSON (sorted keys, no spaces, UTF-8) is computed once at append and stored; the
 dispatcher splices those stored bytes into request bodies instead of re-encoding, which is what
 makes delivery cheap.
+
+An event is also an envelope: producers such as spec-kitty send fields eventsync has no use for
+(`node_id`, `lamport_clock`, `correlation_id`, `build_id`, `project_uuid`, ...), and the server
+at the other end needs them. Every top-level field beyond the Event keys is kept verbatim in
+`extra` and written back into the canonical JSON, so an envelope comes out as it went in.
+Ids and timestamps follow spec_kitty_events (SPEC-KITTY-COMPAT.md §1.1): ULIDs in any case are
+stored uppercase, UUIDs lowercase and hyphenated; a timestamp keeps the producer's spelling
+(`Z` or `+00:00`) but must carry an offset.
 """
 
 from __future__ import annotations
@@ -37,13 +45,21 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # fullmatch, never `$`: `$` also matches before a trailing newline, which would be spliced raw
 # into the stored JSON and make it unreadable.
 _ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+# what spec_kitty_events accepts as a ULID once uppercased: Crockford base32, no 128-bit check
+_ANY_ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX32_RE = re.compile(r"[0-9a-f]{32}")
 _TYPE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-_TS_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+_TS_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(?P<zone>Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 _FORBIDDEN_TEXT = re.compile(r"[\x00\n\r]")
 _PLAIN_TEXT = re.compile(r"[^\x00\n\r\ud800-\udfff]{1,256}")
 _PRODUCER_KEYS = frozenset({"user", "team", "project"})
 _MAX_AGGREGATE_ID = 256
 _KEY_SET = frozenset(EVENT_KEYS)
+_KEY_COUNT = len(EVENT_KEYS)
 _ENCODE_STR = json_encoder.encode_basestring
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -189,11 +205,12 @@ class Event:
     aggregate_type: str = ""
     producer: dict[str, Any] | None = None
     family: str = "teamspace"
+    extra: dict[str, Any] = field(default_factory=dict)
     _json: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The public JSON form, every key present."""
-        return {key: getattr(self, key) for key in EVENT_KEYS}
+        """The public JSON form: every Event key, then the producer's other envelope fields."""
+        return {**{key: getattr(self, key) for key in EVENT_KEYS}, **self.extra}
 
     def to_json(self) -> str:
         """Canonical JSON of the whole event; the stored bytes when the event came from disk."""
@@ -209,56 +226,51 @@ class Event:
     @classmethod
     def from_json(cls, text: str) -> Event:
         """Rebuild a stored event; the text is canonical because it came from the journal."""
-        data = json.loads(text)
-        return cls(
-            event_id=data["event_id"],
-            event_type=data["event_type"],
-            aggregate_id=data["aggregate_id"],
-            payload=data["payload"],
-            timestamp=data["timestamp"],
-            aggregate_type=data.get("aggregate_type", ""),
-            producer=data.get("producer"),
-            family=data.get("family", "teamspace"),
-            _json=text,
-        )
+        return _from_data(json.loads(text), text)
 
     @classmethod
     def many_from_json(cls, texts: list[str]) -> list[Event]:
         """`from_json` for a batch: one parser call for all of them (half the cost per event)."""
         datas = json.loads("[" + ",".join(texts) + "]") if texts else []
-        return [cls(d["event_id"], d["event_type"], d["aggregate_id"], d["payload"],
-                    d["timestamp"], d.get("aggregate_type", ""), d.get("producer"),
-                    d.get("family", "teamspace"), text)
-                for d, text in zip(datas, texts, strict=True)]
+        return [_from_data(d, text) for d, text in zip(datas, texts, strict=True)]
+
+
+def _from_data(d: dict[str, Any], text: str) -> Event:
+    """An Event over parsed stored JSON; keys beyond the Event keys are the envelope's extras."""
+    extra = {k: v for k, v in d.items() if k not in _KEY_SET} if len(d) > _KEY_COUNT else {}
+    return Event(d["event_id"], d["event_type"], d["aggregate_id"], d["payload"], d["timestamp"],
+                 d.get("aggregate_type", ""), d.get("producer"), d.get("family", "teamspace"),
+                 extra, text)
 
 
 def build_event(data: dict[str, Any], *, max_event_bytes: int = MAX_EVENT_BYTES) -> Event:
-    """Validate a mapping with the Event JSON keys and return an Event with its canonical JSON.
+    """Validate a mapping with the Event JSON keys (plus any envelope fields) and return an Event
+    with its canonical JSON.
 
     Everything a user can get wrong is checked here, before any write, so that bad input raises
     `InvalidEvent` and leaves the journal untouched.
     """
     if not isinstance(data, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {type(data).__name__}")
-    if not data.keys() <= _KEY_SET:
-        unknown = sorted(map(_field_name, set(data) - _KEY_SET))
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
-                                          else "")
-        raise InvalidEvent(f"unknown event field(s): {shown}")
     payload = data.get("payload", {})
     if not isinstance(payload, dict):
         raise InvalidEvent(f"payload must be a JSON object, not {type(payload).__name__}")
     payload_text, size = _canonical_sized(payload)
     if size > max_event_bytes:
         raise InvalidEvent(f"payload is {size} bytes, over the {max_event_bytes}-byte limit")
-    event_id = _check_id(data.get("event_id"))
+    event_id = normalize_event_id(data.get("event_id"))
     event_type = _check_type(data.get("event_type"))
     aggregate_id = _check_text("aggregate_id", data.get("aggregate_id"), required=True)
     aggregate_type = _check_text("aggregate_type", data.get("aggregate_type", ""), required=False)
     timestamp = _check_timestamp(data.get("timestamp"))
     producer = data.get("producer")
+    if producer is None:
+        producer = derive_producer(data)
     producer_text = _producer_json(producer)
     family = _check_family(data.get("family", "teamspace"))
+    if not data.keys() <= _KEY_SET:
+        return _with_extra(data, event_id, event_type, aggregate_id, aggregate_type, payload,
+                           timestamp, producer, family, max_event_bytes)
     # The whole event's canonical JSON, spliced around the payload text instead of encoding it
     # twice; the keys are written in sorted order, exactly what `canonical_json` produces.
     text = _ENCODE_STR
@@ -270,6 +282,42 @@ def build_event(data: dict[str, Any], *, max_event_bytes: int = MAX_EVENT_BYTES)
     return Event(event_id=event_id, event_type=event_type, aggregate_id=aggregate_id,
                  payload=payload, timestamp=timestamp, aggregate_type=aggregate_type,
                  producer=producer, family=family, _json=spliced)
+
+
+def _with_extra(data: dict[str, Any], event_id: str, event_type: str, aggregate_id: str,
+                aggregate_type: str, payload: dict[str, Any], timestamp: str,
+                producer: dict[str, Any] | None, family: str, max_event_bytes: int) -> Event:
+    """An envelope with fields beyond the Event keys: kept verbatim, checked as JSON and size."""
+    extra = {key: value for key, value in data.items() if key not in _KEY_SET}
+    for key in extra:
+        if not isinstance(key, str):
+            raise InvalidEvent("event field names must be strings (JSON has no other keys)")
+    event = Event(event_id=event_id, event_type=event_type, aggregate_id=aggregate_id,
+                  payload=payload, timestamp=timestamp, aggregate_type=aggregate_type,
+                  producer=producer, family=family, extra=extra)
+    try:
+        text, size = _canonical_sized(event.to_dict())
+    except InvalidEvent as exc:
+        raise InvalidEvent(str(exc).replace("payload", "an envelope field", 1)) from None
+    if size > max_event_bytes:
+        raise InvalidEvent(f"the event is {size} bytes, over the {max_event_bytes}-byte limit")
+    return Event(event_id, event_type, aggregate_id, payload, timestamp, aggregate_type,
+                 producer, family, extra, text)
+
+
+def derive_producer(data: dict[str, Any]) -> dict[str, Any] | None:
+    """`{"team": team_slug, "project": project_uuid}` from a spec-kitty envelope, when present.
+
+    The scope rule (CONTRACTS.md §2) needs to know whose event this is; spec-kitty says so in
+    `team_slug` and `project_uuid` rather than in a producer object. A value that is not plain
+    text is left out rather than refused: it still travels verbatim in the envelope.
+    """
+    derived = {}
+    for key, source in (("team", "team_slug"), ("project", "project_uuid")):
+        value = data.get(source)
+        if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value):
+            derived[key] = value
+    return derived or None
 
 
 def _producer_json(value: Any) -> str:
@@ -317,21 +365,36 @@ def _text_error(name: str, value: Any, *, required: bool) -> InvalidEvent:
     return InvalidEvent(f"{name} holds a lone surrogate, which is not valid UTF-8")
 
 
-def _check_id(value: Any) -> str:
+def normalize_event_id(value: Any) -> str:
+    """spec_kitty_events' rule: a ULID in any case becomes uppercase, a UUID (hyphenated or 32
+    hex digits) lowercase and hyphenated; no id at all gets a new ULID."""
     if value is None:
         return new_ulid()
-    if not is_ulid(value):
-        raise InvalidEvent(
-            f"event_id {_show(value)} is not a ULID (26 Crockford base32 characters)"
-        )
-    return value
+    if isinstance(value, str):
+        if len(value) == 26 and _ANY_ULID_RE.fullmatch(upper := value.upper()):
+            return upper
+        lower = value.lower()
+        if len(value) == 36 and _UUID_RE.fullmatch(lower):
+            return lower
+        if len(value) == 32 and _HEX32_RE.fullmatch(lower):
+            return f"{lower[:8]}-{lower[8:12]}-{lower[12:16]}-{lower[16:20]}-{lower[20:]}"
+    raise InvalidEvent(
+        f"event_id {_show(value)} is neither a ULID (26 Crockford base32 characters, no I, L, O"
+        " or U) nor a UUID"
+    )
 
 
 def _check_timestamp(value: Any) -> str:
     if value is None:
         return utc_timestamp()
-    if not isinstance(value, str) or _TS_RE.fullmatch(value) is None:
-        raise InvalidEvent(f"timestamp {_show(value)} must be ISO-8601 UTC ending in Z")
+    match = _TS_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidEvent(
+            f"timestamp {_show(value)} must be ISO-8601 with a UTC offset (Z or +00:00)"
+        )
+    if match.group("zone") is None:
+        raise InvalidEvent(f"timestamp {_show(value)} has no UTC offset (a naive time is"
+                           " ambiguous): end it in Z or +00:00")
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 import eventsync
 
 _QUEUE_NAME = re.compile(r"^queue(?:-(.+))?\.db$")
-_DIGEST = re.compile(r"^[0-9a-f]{16}$")
+_DIGEST = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{64})$")
+QUEUES_DIR = "queues"
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
 _REQUIRED = ("event_id", "event_type", "aggregate_id", "payload")
@@ -35,15 +36,17 @@ class OfflineQueueFiles:
     description = "legacy OfflineQueue files: queue.db and queue-<digest>.db"
 
     def discover(self, path: Path) -> list[Path]:
+        """A spec-kitty (or eventsync) home: `queue.db`, and `queue-<digest>.db` beside it or in
+        its `queues/` folder; a file given by name is read whatever it is called."""
         if path.is_dir():
-            return sorted(p for p in path.glob("queue*.db")
-                          if p.is_file() and _QUEUE_NAME.match(p.name))
+            found = [*path.glob("queue*.db"), *(path / QUEUES_DIR).glob("queue*.db")]
+            return sorted(p for p in found if p.is_file() and _QUEUE_NAME.match(p.name))
         return [path] if path.suffix == ".db" else []
 
     def scope_digest(self, file: Path) -> str | None:
         """The digest in `queue-<digest>.db`; None for `queue.db` or any other name."""
         match = _QUEUE_NAME.match(file.name)
-        digest = match.group(1) if match else None
+        digest = match.group(1).lower() if match and match.group(1) else None
         return digest if digest and _DIGEST.match(digest) else None
 
     def read(self, file: Path) -> Iterator[tuple[str, Any]]:

@@ -125,7 +125,8 @@ BAD_LINES = {
     "not an object": "[1, 2, 3]",
     "bad event type": json.dumps({"event_type": "no spaces", "aggregate_id": "x"}),
     "nan payload": '{"event_type": "A", "aggregate_id": "x", "payload": {"v": NaN}}',
-    "unknown field": json.dumps({"event_type": "A", "aggregate_id": "x", "colour": "red"}),
+    "naive timestamp": json.dumps({"event_type": "A", "aggregate_id": "x",
+                                   "timestamp": "2026-01-01T10:00:00"}),
     "lone surrogate": '{"event_type": "A", "aggregate_id": "x", "payload": {"v": "\\udc00"}}',
 }
 

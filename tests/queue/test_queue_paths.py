@@ -42,7 +42,7 @@ def test_default_path_without_scope_is_queue_db(tmp_path: Path):
 def test_default_path_with_scope_names_the_digest(tmp_path: Path):
     scope = build_queue_scope("https://sync.example.com/api", "alice", "core")
     path = default_queue_db_path(scope, home=tmp_path)
-    assert path == tmp_path / "queue-bc1e2b0e88994670.db"
+    assert path == tmp_path / "queues" / "queue-bc1e2b0e88994670.db"
 
 
 def test_spellings_that_differ_in_case_and_trailing_slash_share_one_file(tmp_path: Path):

@@ -135,9 +135,16 @@ def test_foreign_queue_table_is_refused(qpath: Path):
     assert [row[1] for row in pragma(qpath, "table_info(queue)")] == ["id", "job"]
 
 
-def test_missing_directory_is_a_storage_error(tmp_path: Path):
-    with pytest.raises(StorageError, match="cannot open"):
-        OfflineQueue(tmp_path / "nowhere" / "queue.db")
+def test_missing_folders_are_created_as_spec_kitty_does(tmp_path: Path):
+    with OfflineQueue(tmp_path / "nowhere" / "queues" / "queue.db") as queue:
+        assert queue.size() == 0
+    assert (tmp_path / "nowhere" / "queues" / "queue.db").is_file()
+
+
+def test_a_folder_that_cannot_be_created_is_a_storage_error(tmp_path: Path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StorageError, match="cannot create"):
+        OfflineQueue(tmp_path / "file" / "queue.db")
 
 
 @pytest.mark.parametrize("stored, expected", [

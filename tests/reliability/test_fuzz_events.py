@@ -50,7 +50,8 @@ def assert_canonical(event: Event, given_payload: Any) -> None:
     text = event.to_json()
     loaded = json.loads(text)
     assert canonical_json(loaded) == text
-    assert set(loaded) == set(EVENT_KEYS)
+    assert set(EVENT_KEYS) <= set(loaded)
+    assert set(loaded) - set(EVENT_KEYS) == set(event.extra)  # envelope fields, kept verbatim
     assert loaded["payload"] == json.loads(json.dumps(given_payload))
 
 
@@ -148,7 +149,9 @@ def test_payload_nested_beyond_the_recursion_limit_is_one_line_error(journal: Jo
     assert journal_rows(journal) == 0
 
 
-def test_an_unknown_field_named_with_line_breaks_is_reported_on_one_line() -> None:
+def test_an_envelope_field_named_with_line_breaks_is_reported_on_one_line() -> None:
     with pytest.raises(InvalidEvent) as caught:
-        build_event({"event_type": "T", "aggregate_id": "A", "\n" + "x" * 10_000: 1})
+        build_event({"event_type": "T", "aggregate_id": "A", "\n" + "x" * 10_000: object()})
     assert_clean_message(caught.value)
+    kept = build_event({"event_type": "T", "aggregate_id": "A", "\n" + "x" * 10: 1})
+    assert kept.extra == {"\n" + "x" * 10: 1}

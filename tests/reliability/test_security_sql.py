@@ -24,6 +24,9 @@ REVIEWED: dict[tuple[str, str], str] = {
     ("core/eventsync/delivery/ledger.py", "_LIVE"): CONSTANT,
     ("core/eventsync/delivery/ledger.py", "format:live"):
         "_SELECT_NEW.format(live=_LIVE): constants",
+    ("core/eventsync/delivery/ledger.py", "format:scope"):
+        "_SELECT_NEW.format(scope=_SCOPE_RULE): constants",
+    ("core/eventsync/delivery/ledger.py", "_SCOPE_RULE"): CONSTANT,
     ("core/eventsync/journal/lifecycle.py", "marks"): PLACEHOLDERS,
     ("core/eventsync/maintenance/migrate.py", "columns"): "a local literal list of column names",
     (OQ, "marks"): PLACEHOLDERS,

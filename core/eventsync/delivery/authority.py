@@ -17,6 +17,7 @@ from typing import Any
 from eventsync.config import NONE, EventSyncConfig
 from eventsync.delivery.targets import TargetRegistry, canonical_url
 from eventsync.errors import EventSyncError, ReceiverNotReady
+from eventsync.queue.scope import scope_digests
 from eventsync.receivers import Target
 
 ENV_TARGET = "EVENTSYNC_TARGET"
@@ -45,6 +46,41 @@ class Authority:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target.name if self.target else None, "source": self.source,
                 "problems": [p.to_dict() for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class TargetScope:
+    """Which events a target may be sent (CONTRACTS.md §2, the scope rule).
+
+    `team` / `user` are the target's options, lowercased (None: the target does not restrict
+    that part); `digests` are the legacy queue-file digests of its scope (spec-kitty ≤3.2.5's
+    16 hex and 3.2.6+'s 64 hex), the routes a migrated event may carry to be due for it.
+    """
+
+    team: str | None
+    user: str | None
+    digests: tuple[str, str]
+
+    def matches_digest(self, digest: str | None) -> bool:
+        return digest is not None and digest.lower() in self.digests
+
+    def admits(self, team: str | None, user: str | None, route: str | None) -> bool:
+        """The rule the ledger's SQL predicate applies, for code that holds one event."""
+        return ((route is None or route in self.digests)
+                and (self.team is None or team is None or team.strip().lower() == self.team)
+                and (self.user is None or user is None or user.strip().lower() == self.user))
+
+
+def target_scope(target: Target) -> TargetScope:
+    """The scope of a registered target: its `team` and `user` options and its file digests."""
+    team = _option(target, "team")
+    user = _option(target, "user")
+    return TargetScope(team, user, scope_digests(target.url, user, team))
+
+
+def _option(target: Target, key: str) -> str | None:
+    value = target.options.get(key)
+    return (value.strip().lower() or None) if isinstance(value, str) else None
 
 
 def resolve_authority(
@@ -159,16 +195,13 @@ def _target_problems(target: Target, config: EventSyncConfig, plugins: Any,
 
 def _legacy_problems(registry: TargetRegistry, directory: Path) -> list[Problem]:
     """Legacy `queue-<digest>.db` files whose scope no registered target has any more."""
-    from eventsync.queue.scope import build_queue_scope, queue_digest
+    from eventsync.queue.scope import QUEUES_DIR
 
-    files = sorted(Path(directory).glob("queue-*.db"))
+    root = Path(directory)
+    files = sorted([*root.glob("queue-*.db"), *(root / QUEUES_DIR).glob("queue-*.db")])
     if not files:
         return []
-    known = set()
-    for target in registry.list():
-        scope = build_queue_scope(target.url, target.options.get("user"),
-                                  target.options.get("team"))
-        known.add(queue_digest(scope))
+    known = {digest for target in registry.list() for digest in target_scope(target).digests}
     return [Problem(f"legacy queue {path.name} matches no registered target's scope",
                     f"eventsync sync migrate --cleanup {directory}")
-            for path in files if path.stem.removeprefix("queue-") not in known]
+            for path in files if path.stem.removeprefix("queue-").lower() not in known]

@@ -17,6 +17,8 @@ from typing import Any
 
 from eventsync.delivery.attempts import SCHEMA as ATTEMPTS_SCHEMA
 from eventsync.delivery.attempts import record_failed_attempts
+from eventsync.delivery.authority import TargetScope, target_scope
+from eventsync.delivery.targets import TargetRegistry
 from eventsync.events import Event
 from eventsync.journal.journal import SCHEMA as JOURNAL_SCHEMA
 from eventsync.journal.journal import pin_through
@@ -60,7 +62,7 @@ ORDER BY d.next_attempt_at, d.seq LIMIT ?
 """
 _SELECT_NEW = """
 SELECT j.seq, j.body FROM journal j
-WHERE j.seq > ? AND j.seq <= ? AND j.body IS NOT NULL AND ({live})
+WHERE j.seq > ? AND j.seq <= ? AND j.body IS NOT NULL AND ({live}) AND ({scope})
 ORDER BY j.seq LIMIT ?
 """
 # Superseded events are skipped unless some target already has them (then they are history
@@ -71,8 +73,21 @@ OR EXISTS (SELECT 1 FROM deliveries d
            WHERE d.target_id IN (SELECT target_id FROM cursors) AND d.seq = j.seq
              AND d.state IN ('success', 'duplicate'))
 """
-_SELECT_NEW = _SELECT_NEW.format(live=_LIVE)
-_COUNT_NEW = f"SELECT COUNT(*) FROM journal j WHERE j.seq > ? AND j.body IS NOT NULL AND ({_LIVE})"
+# -- the scope rule (CONTRACTS.md §2; issue 13) ----------------------------------------------
+# An event is due for a target only when its route (the legacy queue scope a migrated event
+# came from) is none or one of the target's digests, and its producer's team and user are
+# unknown or the target's. Columns of the journal row itself: no join, no lookup, so the new-
+# events half stays a rowid range scan. Parameters: `ScopeParams` below, in this order.
+_SCOPE_RULE = """
+(j.route IS NULL OR j.route IN (?, ?))
+AND (j.scope_team IS NULL OR ? IS NULL OR j.scope_team = ?)
+AND (j.scope_user IS NULL OR ? IS NULL OR j.scope_user = ?)
+"""
+_SELECT_NEW = _SELECT_NEW.format(live=_LIVE, scope=_SCOPE_RULE)
+_COUNT_NEW = (f"SELECT COUNT(*) FROM journal j WHERE j.seq > ? AND j.body IS NOT NULL"
+              f" AND ({_LIVE}) AND ({_SCOPE_RULE})")
+_SKIP_TO = ("INSERT INTO cursors (target_id, seq) VALUES (?, ?) ON CONFLICT (target_id)"
+            " DO UPDATE SET seq = MAX(seq, excluded.seq)")
 _HISTORY = (
     "SELECT seq, state, attempts, detail, first_attempt_at, last_attempt_at, delivered_at"
     " FROM deliveries WHERE target_id = ? AND seq BETWEEN ? AND ? ORDER BY seq"
@@ -131,15 +146,36 @@ class TargetCounts:
     terminal_failed: int = 0
 
 
+def scope_params(scope: TargetScope | None) -> tuple[str | None, ...]:
+    """`_SCOPE_RULE`'s parameters; no scope (an unregistered target id) admits unrouted events
+    of any producer, never a migrated event of some scope."""
+    if scope is None:
+        return (None, None, None, None, None, None)
+    return (*scope.digests, scope.team, scope.team, scope.user, scope.user)
+
+
 class Ledger:
     """Per-target delivery state over one journal."""
 
     def __init__(self, store: Store, retry: RetryPolicy | None = None) -> None:
         self.store = store
         self.retry = retry or RetryPolicy()
+        self._scopes: dict[int, tuple[str | None, ...]] = {}
         store.ensure(JOURNAL_SCHEMA)
         store.ensure(SCHEMA)
         store.ensure(ATTEMPTS_SCHEMA)
+
+    def _scope(self, target_id: int) -> tuple[str | None, ...]:
+        """The target's scope-rule parameters, looked up once (a target's scope never changes:
+        changing it means removing the target, and ids are never reused)."""
+        found = self._scopes.get(target_id)
+        if found is None:
+            target = next((t for t in TargetRegistry(self.store).list() if t.id == target_id),
+                          None)
+            found = scope_params(target_scope(target) if target is not None else None)
+            if target is not None:
+                self._scopes[target_id] = found
+        return found
 
     def high_water(self) -> int:
         """The newest journal seq now; a drain stops there so producers can't keep it running."""
@@ -160,13 +196,23 @@ class Ledger:
         due = self.store.execute(_SELECT_DUE, (target_id, due_by, limit)).fetchall()
         fresh = []
         if len(due) < limit:
-            fresh = self.store.execute(_SELECT_NEW, (self.cursor(target_id), up_to,
+            cursor = self.cursor(target_id)
+            fresh = self.store.execute(_SELECT_NEW, (cursor, up_to, *self._scope(target_id),
                                                      limit - len(due))).fetchall()
+            if not due and not fresh and cursor < up_to:
+                self._skip_to(target_id, up_to)
         events = Event.many_from_json([body for _, body in due + fresh])
         items = [BatchItem(seq, event, index >= len(due))
                  for index, ((seq, _), event) in enumerate(zip(due + fresh, events, strict=True))]
         cursor_after = fresh[-1][0] if fresh else None
         return Batch(items, cursor_after)
+
+    def _skip_to(self, target_id: int, up_to: int) -> None:
+        """Nothing up to `up_to` is due for this target (other scopes' events, gc'd rows): move
+        its cursor past them, so the next drain does not scan them again (O(batch) stays true
+        for a target that shares the journal with a busy other team)."""
+        with self.store.transaction() as conn:
+            conn.execute(_SKIP_TO, (target_id, up_to))
 
     def record(self, target_id: int, batch: Batch, results: Iterable[DeliveryResult]) -> None:
         """Write every outcome of one attempt and move the cursor, in one transaction.
@@ -200,7 +246,8 @@ class Ledger:
             (target_id,),
         )
         by_state = dict(cur.fetchall())
-        not_attempted = self.store.execute(_COUNT_NEW, (self.cursor(target_id),)).fetchone()[0]
+        not_attempted = self.store.execute(
+            _COUNT_NEW, (self.cursor(target_id), *self._scope(target_id))).fetchone()[0]
         return TargetCounts(
             delivered=by_state.get("success", 0) + by_state.get("duplicate", 0),
             duplicate=by_state.get("duplicate", 0),

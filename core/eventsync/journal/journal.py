@@ -56,8 +56,22 @@ SCHEMA = Schema(
         );
         INSERT INTO journal_pin (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM journal
         """,
+        # whose event this is, for the scope rule (CONTRACTS.md §2): the producer's team and
+        # user, lowercased, and `route`, the scope of the legacy queue file a migrated event
+        # came from (a scope digest, or `unknown`); NULL means "any target". Rows already
+        # stored get their producer's team and user from their body, once.
+        """
+        ALTER TABLE journal ADD COLUMN scope_team TEXT;
+        ALTER TABLE journal ADD COLUMN scope_user TEXT;
+        ALTER TABLE journal ADD COLUMN route TEXT;
+        UPDATE journal SET
+            scope_team = NULLIF(lower(trim(json_extract(body, '$.producer.team'))), ''),
+            scope_user = NULLIF(lower(trim(json_extract(body, '$.producer.user'))), '')
+        WHERE body IS NOT NULL AND json_type(body, '$.producer') = 'object'
+        """,
     ),
 )
+UNKNOWN_ROUTE = "unknown"
 
 _PIN = "UPDATE journal_pin SET seq = ? WHERE id = 1 AND seq < ?"
 
@@ -73,7 +87,8 @@ def pin_through(conn: sqlite3.Connection, seq: int) -> None:
 
 _INSERT = (
     "INSERT INTO journal (event_id, event_type, aggregate_id, family, body, body_bytes,"
-    " appended_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+    " appended_at, scope_team, scope_user, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (event_id) DO NOTHING"
 )
 
 
@@ -140,8 +155,12 @@ class Journal:
         """Validate every event first, then store them one transaction per 1,000."""
         return self.ingest(items).events
 
-    def ingest(self, items: Iterable[dict[str, Any] | Event]) -> AppendReport:
+    def ingest(self, items: Iterable[dict[str, Any] | Event], *, route: str | None = None
+               ) -> AppendReport:
         """`append_many` with counts: bad input anywhere raises before anything is written.
+
+        `route` (migration only) confines the new events to the targets of one legacy queue
+        scope; it is written with the rows, so no drain can see them unrouted.
 
         Only events whose caller chose the `event_id` can collide, so only those are remembered
         (with whether the timestamp was chosen too) and checked against the journal and each
@@ -165,7 +184,7 @@ class Journal:
             with self.store.transaction() as conn:
                 before = conn.total_changes
                 now = _now_ms()  # one transaction, one append time
-                conn.executemany(_INSERT, [_row(event, now) for event in chunk])
+                conn.executemany(_INSERT, [_row(event, now, route) for event in chunk])
                 inserted = conn.total_changes - before
                 if inserted == len(chunk):
                     stored.extend(chunk)
@@ -283,11 +302,19 @@ class Journal:
         raise DuplicateEventId(_conflict_message(event.event_id, row[0] if row else ""))
 
 
-def _row(event: Event, appended_at: int) -> tuple[Any, ...]:
+def _row(event: Event, appended_at: int, route: str | None = None) -> tuple[Any, ...]:
     body = event.to_json()
     size = len(body) if body.isascii() else len(body.encode("utf-8"))  # isascii() is O(1)
+    producer = event.producer
+    team = _scope_part(producer.get("team")) if producer else None
+    user = _scope_part(producer.get("user")) if producer else None
     return (event.event_id, event.event_type, event.aggregate_id, event.family, body, size,
-            appended_at)
+            appended_at, team, user, route)
+
+
+def _scope_part(value: Any) -> str | None:
+    """A producer's team or user as the scope rule compares it: stripped, lowercased."""
+    return (value.strip().lower() or None) if isinstance(value, str) else None
 
 
 def _now_ms() -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventsync.delivery.authority import target_scope
 from eventsync.delivery.ledger import Ledger
 from eventsync.delivery.targets import TargetRegistry
 from eventsync.errors import EventSyncError, InvalidEvent, MigrationError
@@ -32,7 +33,6 @@ from eventsync.events import Event, build_event
 from eventsync.journal.journal import Journal
 from eventsync.journal.lifecycle import JournalLifecycle, StoredRow
 from eventsync.plugins import Plugins
-from eventsync.queue.scope import build_queue_scope, queue_digest
 from eventsync.store import Schema, Store
 
 UNKNOWN_TARGET = "unknown"
@@ -244,9 +244,8 @@ class Migrator:
     def _target_digests(self) -> dict[str, list[str]]:
         digests: dict[str, list[str]] = {}
         for target in TargetRegistry(self.store).list():
-            scope = build_queue_scope(target.url, target.options.get("user"),
-                                      target.options.get("team"))
-            digests.setdefault(queue_digest(scope), []).append(target.name)
+            for digest in target_scope(target).digests:
+                digests.setdefault(digest, []).append(target.name)
         return digests
 
     def _migrate_file(self, file: SourceFile, planned: dict[str, Event], *, dry_run: bool

@@ -121,6 +121,10 @@ class OfflineQueue:
         self._lock = threading.RLock()
         self._row_count: int | None = None
         self._data_version: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from None
         self._conn = connect(self.path)
         try:
             _migrate(self._conn, self.path)
