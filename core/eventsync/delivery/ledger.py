@@ -263,7 +263,8 @@ class Ledger:
             "SELECT COUNT(*) FROM deliveries WHERE target_id = ? AND next_attempt_at IS NOT NULL"
             " AND next_attempt_at <= ?", (target_id, due_by)).fetchone()[0]
         fresh = self.store.execute(_COUNT_NEW + " AND j.seq <= ?",
-                                   (self.cursor(target_id), up_to)).fetchone()[0]
+                                   (self.cursor(target_id), *self._scope(target_id), up_to)
+                                   ).fetchone()[0]
         return int(due) + int(fresh)
 
     def failing_since(self, target_id: int) -> tuple[int, str] | None:
