@@ -45,8 +45,19 @@ def append_cmd(event_type: str, aggregate_id: str, payload: str, family: str,
 def import_cmd(source: str, as_json: bool) -> None:
     """Import events from a JSON Lines file (one event object per line; - for stdin).
 
+    Each line is one JSON object. Required keys: event_type, aggregate_id. Optional keys:
+    event_id (a ULID or UUID; generated when absent), aggregate_type, payload (an object;
+    default {}), timestamp (ISO-8601 with a UTC offset, Z or +00:00; set when absent), family
+    (teamspace or local) and producer ({"user", "team", "project"}). Every other top-level
+    field of a producer's envelope (spec-kitty's node_id, lamport_clock, project_uuid, ...)
+    is kept verbatim. Blank lines are skipped.
+
+    \b
+    One line, for example:
+      {"event_type": "WPStatusChanged", "aggregate_id": "WP01", "payload": {"to": "doing"}}
+
     Every line is validated first: a bad line is reported with its number and nothing of the
-    file is written.
+    file is written. examples/events.jsonl in the source tree has more.
     """
     with _open_source(source) as stream:
         items = _read_jsonl(stream)
