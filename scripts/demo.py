@@ -1,15 +1,18 @@
 """`make demo`: the main job end to end, in a temporary home, against real localhost receivers.
 
-Starts two stub receivers on free loopback ports, appends a few hundred events, drains them to the
-first, shows status, adds the second target and re-drains the whole retained journal to it, shows
-status again, then stops the receivers and removes the temporary home. Every step is a real
-`eventsync` command, printed before it runs.
+Starts two stub receivers on free loopback ports (the second fails every fifth request with a
+503, as a flaky server would), appends a few hundred events, drains them to the first, adds the
+second as a fresh target and re-drains the whole retained journal to it, shows status with the
+retry and its reason, retries, and shows status again; then stops the receivers and removes the
+temporary home. Every step is a real `eventsync` command, printed before it runs, and a long
+output is cut to its first lines.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,22 +22,26 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent / "eventsync"
 EVENTS = 300
+MAX_LINES = 8
 
 
-def run(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    print(f"$ eventsync {' '.join(args)}", flush=True)
+def run(env: dict[str, str], *args: str, stdin: str | None = None, shown: str = "",
+        ok: tuple[int, ...] = (0,), keep: int = MAX_LINES) -> str:
+    print(f"$ eventsync {shown or shlex.join(args)}", flush=True)
     done = subprocess.run([str(BIN), *args], env=env, input=stdin, text=True,
                           capture_output=True, check=False)
-    output = (done.stdout + done.stderr).rstrip()
-    if output:
-        print(output, flush=True)
-    if done.returncode != 0:
+    lines = (done.stdout + done.stderr).rstrip().splitlines()
+    for line in lines[:keep]:
+        print(f"  {line}", flush=True)
+    if len(lines) > keep:
+        print(f"  ... ({len(lines) - keep} more lines)", flush=True)
+    if done.returncode not in ok:
         raise SystemExit(f"demo: `eventsync {' '.join(args)}` exited {done.returncode}")
     return done.stdout
 
 
-def start_stub(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([str(BIN), "stub", "serve", "--port", "0"], env=env,
+def start_stub(env: dict[str, str], *faults: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([str(BIN), "stub", "serve", "--port", "0", *faults], env=env,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline().strip()
@@ -63,20 +70,26 @@ def main() -> None:
     servers: list[subprocess.Popen[str]] = []
     try:
         first, first_url = start_stub(env)
-        second, second_url = start_stub(env)
+        second, second_url = start_stub(env, "--fail-every", "5")
         servers += [first, second]
-        print(f"# home {home}; stub receivers at {first_url} and {second_url}\n")
+        print(f"# home {home}\n# stub receivers: {first_url}, and {second_url} (a 503 on every "
+              "fifth request)\n")
+        print("# 1. append events and drain them")
         run(env, "sync", "targets", "add", "primary", "--type", "stub", "--url", first_url,
             "--activate")
         run(env, "events", "append", "WPCreated", "WP00", "--payload", '{"title": "Demo"}')
-        run(env, "events", "import", "-", "--json", stdin=sample_events())
+        run(env, "events", "import", "-", "--json", stdin=sample_events(),
+            shown=f"events import - --json   # {EVENTS} generated events")
         run(env, "sync", "now")
-        run(env, "sync", "status")
-        print()
+        print("\n# 2. re-drain the whole retained journal to a fresh target")
         run(env, "sync", "targets", "add", "second", "--type", "stub", "--url", second_url)
-        run(env, "sync", "now", "--target", "second", "--json")
-        run(env, "sync", "status")
-        run(env, "sync", "targets", "list")
+        run(env, "sync", "now", "--target", "second", "--batch-size", "50", ok=(0, 3))
+        print("\n# 3. status: delivered vs duplicate, and why the fresh target is behind")
+        run(env, "sync", "status", keep=12)
+        print("\n# 4. retry now instead of waiting for the backoff")
+        run(env, "sync", "retry", "--target", "second")
+        run(env, "sync", "now", "--target", "second", "--batch-size", "50", ok=(0, 3))
+        run(env, "sync", "status", keep=12)
     finally:
         for proc in servers:
             proc.send_signal(signal.SIGTERM)

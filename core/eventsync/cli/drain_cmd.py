@@ -211,5 +211,10 @@ def retry(target_name: str, failed: bool, everything: bool) -> None:
         click.echo(f"{target.name}: forgot {count} ledger rows; every retained event is due again")
         return
     count = ledger.retry_failed(target.id) if failed else ledger.retry_now(target.id)
-    kind = "terminal-failed" if failed else "retrying"
-    click.echo(f"{target.name}: {count} {kind} events are due now; run `eventsync sync now`")
+    if failed:
+        click.echo(f"{target.name}: {count} terminal-failed events are due now; run "
+                   "`eventsync sync now`")
+        return
+    retrying = ledger.counts(target.id).retrying
+    click.echo(f"{target.name}: {retrying} retrying events are due now ({count} were waiting "
+               "on a backoff); run `eventsync sync now`")
