@@ -1,9 +1,11 @@
 """SQLite access shared by every table owner: connections, transactions, schema versions.
 
-One connection per thread, reused (opening one costs more than most statements), WAL so readers
-never block the writer, and a busy timeout so concurrent processes wait instead of failing. Every
-write goes through `transaction()`, which always commits or rolls back: an exception can never
-leave a write lock behind for other threads to trip over.
+One connection per thread, reused (opening one costs more than most statements) and closed when
+its thread ends (a daemon starts worker threads every round: connections that outlived them
+were a file-descriptor leak), WAL so readers never block the writer, and a busy timeout so
+concurrent processes wait instead of failing. Every write goes through `transaction()`, which
+always commits or rolls back: an exception can never leave a write lock behind for other
+threads to trip over.
 
 Each table owner declares a `Schema` (a component name and its ordered steps). The file's
 `PRAGMA user_version` is the store format; the `schema_version` table records how far each
@@ -110,6 +112,26 @@ def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
         delay = min(delay * 2, 0.05)
 
 
+class _ThreadConnection:
+    """Holds one thread's connection in the Store's thread-local, and closes it when dropped.
+
+    Python drops a thread's thread-local values when the thread ends, so the connection goes
+    with its thread; the Store keeps only weak references, for `close()`.
+    """
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class Store:
     """One SQLite file: per-thread connections, explicit transactions, component schemas."""
 
@@ -118,7 +140,7 @@ class Store:
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._migrated: set[str] = set()
         self._closed = False
         weakref.finalize(self, _close_all, self._conns)
@@ -126,15 +148,20 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+        held = getattr(self._local, "held", None)
+        if held is None:
             if self._closed:
                 raise StorageError(f"database {self.path} is closed")
-            conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
-            self._local.conn = conn
+            held = _ThreadConnection(connect(self.path, busy_timeout_ms=self._busy_timeout_ms))
+            self._local.held = held
             with self._lock:
-                self._conns.append(conn)
-        return conn
+                self._conns.add(held)
+        return held.conn
+
+    def open_connections(self) -> int:
+        """How many threads hold a connection of this store now (each closes with its thread)."""
+        with self._lock:
+            return len(self._conns)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -237,7 +264,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _close_all(conns: list[sqlite3.Connection]) -> None:
-    while conns:
-        with contextlib.suppress(sqlite3.Error):
-            conns.pop().close()
+def _close_all(conns: weakref.WeakSet[_ThreadConnection]) -> None:
+    for held in list(conns):
+        held.close()
+    conns.clear()
