@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from eventsync.cli.context import app, emit_json
+from eventsync.cli.progress import progress
 from eventsync.maintenance.archive import parse_before, write_archive
 
 
@@ -24,7 +25,9 @@ def archive(destination: Path, before: str | None, as_json: bool) -> None:
     `eventsync sync migrate FILE` re-imports it byte for byte.
     """
     before_ms = parse_before(before) if before is not None else None
-    report = write_archive(app().store, destination, before_ms=before_ms)
+    with progress("archiving", as_json=as_json) as bar:
+        report = write_archive(app().store, destination, before_ms=before_ms,
+                               on_start=bar.start, progress=bar.update)
     if as_json:
         emit_json(report.to_dict())
     else:

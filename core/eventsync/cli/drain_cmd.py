@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
-from typing import Any
-
 import click
 
 from eventsync.cli.context import AppContext, app, emit_json
+from eventsync.cli.progress import progress, progress_enabled
 from eventsync.config import EventSyncConfig, load_config
 from eventsync.delivery.authority import resolve_authority
 from eventsync.delivery.dispatcher import DEFAULT_BATCH_SIZE, DrainReport
@@ -66,7 +62,7 @@ def now(target_name: str | None, every: bool, batch_size: int | None, as_json: b
             _explain_no_delivery(as_json)
             return
         targets = [target]
-    with _progress(enabled=not as_json and sys.stdout.isatty() and not every) as bar:
+    with progress("draining", enabled=progress_enabled(as_json) and not every) as bar:
         runner = DrainRunner(drains_for(ctx, config), ctx.home, scheduler_config(config),
                              batch_size=batch_size or config.batch_size, progress=bar.update,
                              on_start=bar.start, on_wait=_say_waiting)
@@ -160,36 +156,6 @@ def _explain_no_delivery(as_json: bool) -> None:
                    "retrying": 0, "terminal_failed": 0, "message": message})
     else:
         click.echo(message)
-
-
-class _Progress:
-    """A click progress bar on a terminal; silent otherwise (pipes and --json stay clean)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def start(self, total: int) -> None:
-        if self.enabled and total > 0:
-            self._bar = click.progressbar(length=total, label="draining", file=sys.stderr)
-            self._bar.__enter__()
-
-    def update(self, count: int) -> None:
-        if self._bar is not None:
-            self._bar.update(count)
-
-    def finish(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[_Progress]:
-    bar = _Progress(enabled)
-    try:
-        yield bar
-    finally:
-        bar.finish()
 
 
 @click.command("retry")

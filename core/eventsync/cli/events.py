@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import click
 
 from eventsync.cli.context import app, emit_json, emit_table
+from eventsync.cli.progress import progress
 from eventsync.errors import InvalidEvent
 from eventsync.events import FAMILIES
+
+PROGRESS_BYTES = 1 << 16
 
 
 @click.group()
@@ -59,8 +65,9 @@ def import_cmd(source: str, as_json: bool) -> None:
     Every line is validated first: a bad line is reported with its number and nothing of the
     file is written. examples/events.jsonl in the source tree has more.
     """
-    with _open_source(source) as stream:
-        items = _read_jsonl(stream)
+    with _open_source(source) as stream, progress("reading", as_json=as_json) as bar:
+        bar.start(_size_of(stream))
+        items = _read_jsonl(stream, bar.update)
     report = app().ingest.import_many(items)
     if as_json:
         emit_json({"appended": report.appended, "duplicates": report.duplicates})
@@ -110,10 +117,25 @@ def _open_source(source: str) -> contextlib.AbstractContextManager[BinaryIO]:
         raise click.FileError(source, hint=exc.strerror or str(exc)) from None
 
 
-def _read_jsonl(source: BinaryIO) -> list[tuple[int, Any]]:
+def _size_of(stream: BinaryIO) -> int:
+    """The file's size for the progress bar; 0 (no bar) for a pipe or a terminal."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def _read_jsonl(source: BinaryIO, progress: Callable[[int], None] | None = None
+                ) -> list[tuple[int, Any]]:
     """Parse every line before anything is written; blank lines are skipped."""
     items = []
+    unreported = 0
     for number, raw in enumerate(source, start=1):
+        unreported += len(raw)
+        if progress is not None and unreported >= PROGRESS_BYTES:
+            progress(unreported)
+            unreported = 0
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
@@ -125,6 +147,8 @@ def _read_jsonl(source: BinaryIO) -> list[tuple[int, Any]]:
         except ValueError as exc:
             raise InvalidEvent(
                 f"line {number}: not valid JSON ({exc}); nothing was written") from None
+    if progress is not None and unreported:
+        progress(unreported)
     return items
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from eventsync.cli.context import app, emit_json
+from eventsync.cli.progress import progress
 from eventsync.errors import ConfigError
 from eventsync.maintenance.gc import DEFAULT_POLICY, GcReport, parse_duration, run_gc
 
@@ -48,8 +49,10 @@ def gc(policy: str, older_than: timedelta | None, max_events: int | None, force:
     protected unless --force.
     """
     ctx = app()
-    report = run_gc(ctx.store, ctx.plugins, policy, older_than=older_than,
-                    max_events=max_events, force=force, dry_run=dry_run)
+    with progress("deleting payloads", as_json=as_json) as bar:
+        report = run_gc(ctx.store, ctx.plugins, policy, older_than=older_than,
+                        max_events=max_events, force=force, dry_run=dry_run,
+                        on_start=bar.start, progress=bar.update)
     if as_json:
         emit_json(report.to_dict())
     else:

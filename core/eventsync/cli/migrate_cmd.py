@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from eventsync.cli.context import app, emit_json
+from eventsync.cli.progress import progress
 from eventsync.errors import MigrationError
 from eventsync.maintenance.migrate import UNRECOVERABLE_NOTE, FileReport, MigrationReport, Migrator
 
@@ -44,7 +45,9 @@ def migrate(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: bool, cl
                        f"{keep} version; {result['open_conflicts']} conflicts still open")
         return
     files = migrator.discover(paths or (ctx.home,), sources)
-    report = migrator.run(files, dry_run=dry_run, cleanup=cleanup)
+    with progress("migrating files", as_json=as_json) as bar:
+        bar.start(len(files))
+        report = migrator.run(files, dry_run=dry_run, cleanup=cleanup, progress=bar.update)
     if as_json:
         emit_json(report.to_dict())
     else:

@@ -14,7 +14,7 @@ import gzip
 import io
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from eventsync.maintenance.gc import parse_duration
 from eventsync.store import Store
 
 FOREVER_MS = 2**62
+PROGRESS_EVERY = 1_000
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,25 @@ def parse_before(text: str, now_ms: int | None = None) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def write_archive(store: Store, path: Path, *, before_ms: int | None = None) -> ArchiveReport:
-    """Write every live event appended before `before_ms` (all when None) to `path`."""
+def write_archive(store: Store, path: Path, *, before_ms: int | None = None,
+                  on_start: Callable[[int], None] | None = None,
+                  progress: Callable[[int], None] | None = None) -> ArchiveReport:
+    """Write every live event appended before `before_ms` (all when None) to `path`.
+
+    `on_start` gets the number of live events (an upper bound with `before_ms`), `progress`
+    the count written since its last call.
+    """
     if path.exists():
         raise StorageError(f"{path} already exists; choose a new archive name")
     if not path.parent.is_dir():
         raise StorageError(f"cannot write {path}: directory {path.parent} does not exist")
     temporary = path.with_name(path.name + ".tmp")
     try:
+        if on_start is not None:
+            on_start(JournalLifecycle(store).live_count())
         with _open(temporary) as handle:
-            count = _write_lines(handle, store, FOREVER_MS if before_ms is None else before_ms)
+            count = _write_lines(handle, store, FOREVER_MS if before_ms is None else before_ms,
+                                 progress)
         os.replace(temporary, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -96,12 +106,17 @@ def archive_lines(store: Store, before_ms: int) -> Iterator[str]:
             yield f'{body[:-1]},"ledger":{canonical_json(rows)}}}'
 
 
-def _write_lines(handle: IO[str], store: Store, before_ms: int) -> int:
+def _write_lines(handle: IO[str], store: Store, before_ms: int,
+                 progress: Callable[[int], None] | None = None) -> int:
     count = 0
     for line in archive_lines(store, before_ms):
         handle.write(line)
         handle.write("\n")
         count += 1
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+    if progress is not None:
+        progress(count % PROGRESS_EVERY)
     return count
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from eventsync.plugins import Plugins
 from eventsync.store import Store
 
 DEFAULT_POLICY = "keep-all"
+BURY_SLICE = 5_000
 POLICY_OPTIONS = ("older_than", "max_events")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -153,13 +154,34 @@ def plan_gc(store: Store, plugins: Plugins, policy_name: str, *, older_than: tim
 
 def run_gc(store: Store, plugins: Plugins, policy_name: str, *, older_than: timedelta | None
            = None, max_events: int | None = None, force: bool = False,
-           dry_run: bool = False) -> GcReport:
-    """Plan, then (unless a dry run) turn the deletable events into tombstones."""
+           dry_run: bool = False, on_start: Callable[[int], None] | None = None,
+           progress: Callable[[int], None] | None = None) -> GcReport:
+    """Plan, then (unless a dry run) turn the deletable events into tombstones.
+
+    Burial goes in slices, each its own transaction, so `progress` can follow a large gc; an
+    interrupted one has buried whole slices only, and the next run finishes the rest.
+    """
     plan = plan_gc(store, plugins, policy_name, older_than=older_than, max_events=max_events,
                    force=force)
-    deleted, freed = (0, 0) if dry_run else JournalLifecycle(store).bury(plan.deletable)
+    deleted, freed = (0, 0) if dry_run else _bury(store, plan.deletable, on_start, progress)
     return GcReport(policy_name, dry_run, force, len(plan.selected), plan.protected,
                     deleted, plan.deletable_bytes if dry_run else freed)
+
+
+def _bury(store: Store, seqs: list[int], on_start: Callable[[int], None] | None,
+          progress: Callable[[int], None] | None) -> tuple[int, int]:
+    lifecycle = JournalLifecycle(store)
+    ordered = sorted(seqs)
+    if on_start is not None:
+        on_start(len(ordered))
+    deleted = freed = 0
+    for start in range(0, len(ordered), BURY_SLICE):
+        chunk = ordered[start:start + BURY_SLICE]
+        events, size = lifecycle.bury(chunk)
+        deleted, freed = deleted + events, freed + size
+        if progress is not None:
+            progress(len(chunk))
+    return deleted, freed
 
 
 def gc_preview(store: Store, plugins: Plugins, policy_name: str = DEFAULT_POLICY, *,

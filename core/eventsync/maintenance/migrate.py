@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,10 +215,15 @@ class Migrator:
                     found[resolved] = _source_file(resolved, name, source, digests)
         return list(found.values())
 
-    def run(self, files: list[SourceFile], *, dry_run: bool = False, cleanup: bool = False
-            ) -> MigrationReport:
+    def run(self, files: list[SourceFile], *, dry_run: bool = False, cleanup: bool = False,
+            progress: Callable[[int], None] | None = None) -> MigrationReport:
+        """Migrate `files` in order; `progress(1)` after each one."""
         planned: dict[str, Event] = {}  # a dry run's stand-in for what earlier files would write
-        reports = [self._migrate_file(file, planned, dry_run=dry_run) for file in files]
+        reports = []
+        for file in files:
+            reports.append(self._migrate_file(file, planned, dry_run=dry_run))
+            if progress is not None:
+                progress(1)
         if cleanup and not dry_run:
             for report in reports:
                 self._cleanup(report)
