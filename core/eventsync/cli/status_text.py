@@ -21,9 +21,9 @@ def print_status(report: dict[str, Any]) -> None:
                f"{'on' if config['retention'] else 'off'}, delivery {config['delivery']}")
     queue = report["queue"]
     if queue["path"] is not None:
+        evicted = f", {queue['evicted']} evicted so far" if queue["evicted"] is not None else ""
         click.echo(f"offline queue: {queue['events']} events waiting, oldest "
-                   f"{age(queue['oldest_age_seconds'])}, {_count(queue['evicted'])} evicted so "
-                   f"far ({queue['path']})")
+                   f"{age(queue['oldest_age_seconds'])}{evicted} ({queue['path']})")
     migration = report["migration"]
     if migration["files"] or migration["conflicts"]:
         click.echo(f"migration: {migration['files']} legacy files migrated, "
@@ -92,7 +92,3 @@ def age(seconds: float | None) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit} ago"
     return f"{int(seconds)}s ago"
-
-
-def _count(value: int | None) -> str:
-    return "?" if value is None else str(value)
