@@ -63,16 +63,21 @@ def import_cmd(source: str, as_json: bool) -> None:
       {"event_type": "WPStatusChanged", "aggregate_id": "WP01", "payload": {"to": "doing"}}
 
     Every line is validated first: a bad line is reported with its number and nothing of the
-    file is written. examples/events.jsonl in the source tree has more.
+    file is written. A line without an event_id gets one derived from the input, so running
+    the same import again (say, after it was interrupted) appends only what is missing and
+    says how many events were already there. examples/events.jsonl in the source tree has more.
     """
     with _open_source(source) as stream, progress("reading", as_json=as_json) as bar:
         bar.start(_size_of(stream))
-        items = _read_jsonl(stream, bar.update)
-    report = app().ingest.import_many(items)
+        items, raw = _read_jsonl(stream, bar.update)
+    report = app().ingest.import_many(items, raw)
     if as_json:
         emit_json({"appended": report.appended, "duplicates": report.duplicates})
     else:
         click.echo(str(report.appended))
+        if report.duplicates:
+            click.echo(f"eventsync: {report.duplicates} of {len(items)} events were already in "
+                       "the journal and were not appended again", err=True)
     if report.dropped:
         click.echo(f"opt-out: {report.dropped} local events dropped", err=True)
 
@@ -127,9 +132,11 @@ def _size_of(stream: BinaryIO) -> int:
 
 
 def _read_jsonl(source: BinaryIO, progress: Callable[[int], None] | None = None
-                ) -> list[tuple[int, Any]]:
-    """Parse every line before anything is written; blank lines are skipped."""
+                ) -> tuple[list[tuple[int, Any]], list[bytes]]:
+    """Parse every line before anything is written; blank lines are skipped. Returns the
+    numbered items and each one's raw line (what import ids are derived from)."""
     items = []
+    lines = []
     unreported = 0
     for number, raw in enumerate(source, start=1):
         unreported += len(raw)
@@ -147,9 +154,10 @@ def _read_jsonl(source: BinaryIO, progress: Callable[[int], None] | None = None
         except ValueError as exc:
             raise InvalidEvent(
                 f"line {number}: not valid JSON ({exc}); nothing was written") from None
+        lines.append(raw)
     if progress is not None and unreported:
         progress(unreported)
-    return items
+    return items, lines
 
 
 def _loads(text: str) -> Any:

@@ -13,9 +13,11 @@ retention, opt-out and coalescing policy is applied in exactly one place:
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from eventsync.audit import DROPPED_LOCAL, REFUSED_DISCARD, AuditLog
@@ -55,16 +57,25 @@ class Ingest:
         event = build_event(data, max_event_bytes=self.journal.max_event_bytes)
         return self._route(event, data)
 
-    def import_many(self, numbered: Sequence[tuple[int, Any]]) -> IngestReport:
+    def import_many(self, numbered: Sequence[tuple[int, Any]],
+                    raw_lines: Sequence[bytes] | None = None) -> IngestReport:
         """Store events read from a file, reporting a bad one by its line number.
 
-        Every line is validated before anything is stored, whatever the policy.
+        Every line is validated before anything is stored, whatever the policy. Given the raw
+        lines, a line without an `event_id` gets one derived from the input
+        (`derive_import_ids`), so importing the same file again appends nothing twice.
         """
         for number, item in numbered:
             if not isinstance(item, dict):
                 raise InvalidEvent(
                     f"line {number}: an event must be a JSON object; nothing was written"
                 )
+        if raw_lines is not None:
+            derived = derive_import_ids(zip((item for _, item in numbered), raw_lines,
+                                            strict=True))
+            for item, event_id in derived:
+                if item.get("event_id") is None:
+                    item["event_id"] = event_id
         try:
             if self._plain_journal():
                 report = self.journal.ingest(item for _, item in numbered)
@@ -122,6 +133,42 @@ class Ingest:
         if self._audit is None:
             self._audit = AuditLog(self.journal.store)
         return self._audit
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CHAIN_START = b"eventsync import v1"
+
+
+def derive_import_ids(lines: Iterable[tuple[Any, bytes]]) -> Iterator[tuple[Any, str]]:
+    """A deterministic event id for each (item, raw line) of an import file, so a re-run of the
+    same input (after a crash, or by mistake) finds every line it already committed.
+
+    Line N's id is derived from a hash chained over lines 1..N, so identical lines at different
+    places are different events, and a file that grew keeps the ids of the lines it had. The
+    ULID's time part is the line's own `timestamp` when it has a valid one, else hash bits too.
+    """
+    chain = _CHAIN_START
+    for item, raw in lines:
+        chain = hashlib.sha256(chain + raw.strip()).digest()
+        yield item, _ulid_from(chain, item)
+
+
+def _ulid_from(digest: bytes, item: Any) -> str:
+    millis = _timestamp_ms(item.get("timestamp")) if isinstance(item, dict) else None
+    if millis is None:
+        millis = int.from_bytes(digest[10:16], "big")
+    value = (millis << 80) | int.from_bytes(digest[:10], "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _timestamp_ms(value: Any) -> int | None:
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return None
+    try:
+        millis = int(datetime.fromisoformat(value[:-1] + "+00:00").timestamp() * 1000)
+    except ValueError:
+        return None
+    return millis if 0 <= millis < 1 << 48 else None
 
 
 def _with_line(message: str, numbered: Sequence[tuple[int, Any]]) -> str:
