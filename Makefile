@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DISTS := -e . -e ./receivers_stub -e ./receivers_external -e ./receivers_teamspace
+DISTS := -e . -e ./receivers_stub -e ./receivers_external -e ./receivers_teamspace \
+         -e ./receivers_nats
 # Quiet installs: pip's -q, and setuptools' "Editable installation" notice (information only, not a
 # problem with the package) filtered in the build backend's interpreter.
 PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q

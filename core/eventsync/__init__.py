@@ -44,6 +44,8 @@ _LAZY = {
     "option_flag": "eventsync.delivery.transport",
     "is_true": "eventsync.delivery.transport",
     "option_timeout": "eventsync.delivery.transport",
+    "RedeliveryHorizon": "eventsync.config",
+    "redelivery_horizon": "eventsync.config",
 }
 
 

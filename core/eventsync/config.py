@@ -22,7 +22,7 @@ from typing import Any
 import tomli_w
 
 from eventsync.errors import ConfigError
-from eventsync.home import CONFIG_NAME
+from eventsync.home import CONFIG_NAME, resolve_home
 
 
 class Preset(enum.StrEnum):
@@ -317,3 +317,27 @@ def _delete(raw: dict[str, Any], key: str) -> None:
         node = node.get(table) if isinstance(node, dict) else None
     if isinstance(node, dict):
         node.pop(leaf, None)
+
+
+@dataclass(frozen=True)
+class RedeliveryHorizon:
+    """How long after a first post eventsync may post the same event again.
+
+    A drainer killed after posting holds its lease for up to `lease_ttl_seconds` before another
+    host reclaims it; an event whose answer was lost (a timeout) is retried after at most
+    `retry_max_seconds`. A receiver that deduplicates within a time window (NATS JetStream's
+    duplicate window, say) needs that window to be at least `seconds` long.
+    """
+
+    lease_ttl_seconds: float
+    retry_max_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.lease_ttl_seconds + self.retry_max_seconds
+
+
+def redelivery_horizon(home: str | os.PathLike[str] | None = None) -> RedeliveryHorizon:
+    """The horizon under the settings of `home` (a receiver passes `target.home`)."""
+    config = load_config(resolve_home(home, create=False))
+    return RedeliveryHorizon(config.lease_ttl_seconds, config.retry_max_seconds)

@@ -1,0 +1,203 @@
+"""One nats-py connection and its JetStream context, used only on the receiver's loop thread.
+
+A batch is published with bounded concurrency (`publish_async`, at most `MAX_IN_FLIGHT` acks
+outstanding) and every ack is awaited until the batch's deadline. When the connection comes
+back after a server restart, every message of the batch still without an ack is published
+again: its `Nats-Msg-Id` makes a second copy impossible inside the duplicate window, so an
+unlucky restart costs a retry, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.api
+import nats.js.errors
+
+import eventsync
+from eventsync_nats.options import NatsOptions
+from eventsync_nats.outcomes import NoStream, describe_error, result_for, too_large
+
+MAX_IN_FLIGHT = 512
+CONNECT_BUDGET = 5.0
+RECONNECT_WAIT = 0.25
+HEADER_LINE = len(b"NATS/1.0\r\n") + len(b"\r\n")
+
+
+class Unreachable(Exception):
+    """The server could not be reached (or refused the credentials, when `auth` is set)."""
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+@dataclass
+class _Pending:
+    """One message of a batch and the future of its ack, republished after a reconnect."""
+
+    event_id: str
+    subject: str
+    body: bytes
+    future: Any = None
+    outcome: Any = None
+
+
+@dataclass
+class Session:
+    options: NatsOptions
+    client_name: str
+    nc: Any = None
+    js: Any = None
+    _auth_error: str | None = None
+    _reconnected: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def usable(self) -> bool:
+        return self.nc is not None and not self.nc.is_closed
+
+    async def open(self, token: str | None) -> None:
+        """Connect within `CONNECT_BUDGET`; reconnects later are nats-py's, for ~timeout."""
+        self.nc = nats.NATS()
+        attempts = max(2, int(self.options.timeout / RECONNECT_WAIT))
+        kwargs: dict[str, Any] = dict(
+            servers=[self.options.server], name=self.client_name, connect_timeout=2,
+            reconnect_time_wait=RECONNECT_WAIT, max_reconnect_attempts=attempts,
+            error_cb=self._on_error, reconnected_cb=self._on_reconnected,
+            closed_cb=self._on_closed, disconnected_cb=_ignore)
+        if token is not None:
+            kwargs["token"] = token
+        if self.options.creds is not None:
+            kwargs["user_credentials"] = self.options.creds
+        try:
+            await asyncio.wait_for(self.nc.connect(**kwargs),
+                                   min(CONNECT_BUDGET, self.options.timeout))
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            await self.close()
+            if self._auth_error is not None:
+                raise Unreachable(self._auth_error, auth=True) from None
+            raise Unreachable(f"cannot connect to {self.options.server}: "
+                              f"{describe_error(exc)}") from None
+        self.js = self.nc.jetstream(timeout=self.options.timeout,
+                                    publish_async_max_pending=MAX_IN_FLIGHT)
+
+    async def stream_info(self) -> Any:
+        return await self.js.stream_info(self.options.stream)
+
+    async def create_stream(self, window: float) -> Any:
+        config = nats.js.api.StreamConfig(
+            name=self.options.stream, subjects=[self.options.subject.filter],
+            duplicate_window=window, storage=nats.js.api.StorageType.FILE)
+        return await self.js.add_stream(config)
+
+    async def publish(self, events: list[eventsync.Event]) -> list[eventsync.DeliveryResult]:
+        """Publish `events`, await their acks until the deadline, one result each."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.timeout
+        limit = self.nc.max_payload
+        results: dict[str, eventsync.DeliveryResult] = {}
+        pending: list[_Pending] = []
+        for event in events:
+            item = _Pending(event.event_id, self.options.subject.render(event),
+                            event.to_json().encode())
+            size = len(item.body) + self._header_bytes(item.event_id)
+            if size > limit:
+                results[item.event_id] = too_large(item.event_id, size, limit)
+            else:
+                pending.append(item)
+        await self._send(pending, deadline)
+        await self._await_acks(pending, deadline)
+        for item in pending:
+            if isinstance(item.outcome, nats.js.errors.NoStreamResponseError):
+                raise NoStream(item.subject)
+            results[item.event_id] = result_for(item.event_id, item.outcome,
+                                                self.options.stream)
+        return [results[event.event_id] for event in events]
+
+    async def close(self) -> None:
+        nc, self.nc, self.js = self.nc, None, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def _send(self, items: list[_Pending], deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._reconnected.clear()
+        for item in items:
+            if item.future is not None:
+                item.future.cancel()  # frees its slot; the new publish replaces it
+            item.outcome = item.future = None
+            try:
+                item.future = await self.js.publish_async(
+                    item.subject, item.body, wait_stall=max(0.0, deadline - loop.time()),
+                    stream=self.options.stream, headers={"Nats-Msg-Id": item.event_id})
+            except Exception as exc:  # no connection, buffer full, stalled: that message only
+                item.outcome = exc
+
+    async def _await_acks(self, items: list[_Pending], deadline: float) -> None:
+        """Wait for every ack; after a reconnect, publish the unanswered ones again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = [i.future for i in items if i.outcome is None and not i.future.done()]
+            if waiting and not self._closed.is_set():
+                await _wait_any(waiting, self._reconnected, self._closed,
+                                deadline - loop.time())
+            self._collect(items)
+            lost = [i for i in items if i.outcome is None]
+            if not lost or loop.time() >= deadline or self._closed.is_set():
+                break
+            if self._reconnected.is_set():
+                await self._send(lost, deadline)
+        for item in items:
+            if item.outcome is None:
+                item.future.cancel()
+                item.outcome = (nats.errors.ConnectionClosedError() if self._closed.is_set()
+                                else TimeoutError())
+
+    def _collect(self, items: list[_Pending]) -> None:
+        for item in items:
+            if item.outcome is not None or not item.future.done():
+                continue
+            if item.future.cancelled():
+                item.outcome = TimeoutError()
+            else:
+                item.outcome = item.future.exception() or item.future.result()
+
+    def _header_bytes(self, event_id: str) -> int:
+        return (HEADER_LINE + len("Nats-Msg-Id: \r\n") + len(event_id)
+                + len("Nats-Expected-Stream: \r\n") + len(self.options.stream))
+
+    async def _on_error(self, error: Exception) -> None:
+        if isinstance(error, nats.errors.AuthorizationError) or (
+                "authorization violation" in str(error).lower()):
+            self._auth_error = (f"{self.options.server} refused the credentials "
+                                "(authorization violation)")
+
+    async def _on_reconnected(self) -> None:
+        self._reconnected.set()
+
+    async def _on_closed(self) -> None:
+        self._closed.set()
+
+
+async def _wait_any(waiting: list[Any], reconnected: asyncio.Event, closed: asyncio.Event,
+                    timeout: float) -> None:
+    """Until every ack is in, the connection is back or closed, or `timeout` passes."""
+    watchers = [asyncio.ensure_future(asyncio.wait(waiting)),
+                asyncio.ensure_future(reconnected.wait()), asyncio.ensure_future(closed.wait())]
+    try:
+        await asyncio.wait(watchers, timeout=max(0.0, timeout),
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+
+
+async def _ignore() -> None:
+    """nats-py wants a coroutine for every callback; a disconnect alone needs no action."""
