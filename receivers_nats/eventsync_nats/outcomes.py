@@ -5,11 +5,12 @@ Pure functions over nats-py's answers, so every mapping is stated once and testa
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
-import nats.js.errors
 
 import eventsync
 from eventsync_nats.subjects import subjects_overlap
@@ -21,6 +22,47 @@ MESSAGE_TOO_LARGE = 10054
 WRONG_STREAM = 10060
 
 
+@dataclass(frozen=True)
+class Ack:
+    """JetStream stored the message (`duplicate`: it already had that message id)."""
+
+    stream: str
+    seq: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """JetStream answered with an error."""
+
+    code: int
+    err_code: int
+    description: str
+
+
+NO_RESPONDERS = "no-responders"
+
+
+def parse_reply(data: bytes, headers: dict[str, str] | None) -> Ack | Refusal | str:
+    """A reply to a JetStream publish: an ack, an API error, or `NO_RESPONDERS` (no stream
+    listens on the subject)."""
+    if headers and headers.get("Status") == "503":
+        return NO_RESPONDERS
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return Refusal(0, 0, "the server's ack is not JSON")
+    error = reply.get("error") if isinstance(reply, dict) else {"description": "not an object"}
+    if isinstance(error, dict):
+        return Refusal(_int(error.get("code")), _int(error.get("err_code")),
+                       str(error.get("description") or "error")[:200])
+    return Ack(str(reply.get("stream", "")), _int(reply.get("seq")), reply.get("duplicate") is True)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 class NoStream(Exception):
     """JetStream had no stream for a subject: the receiver works out why, then closes the gate."""
 
@@ -30,32 +72,31 @@ class NoStream(Exception):
 
 
 def result_for(event_id: str, outcome: Any, stream: str) -> eventsync.DeliveryResult:
-    """A PubAck or the exception a publish raised, as one event's result."""
-    if isinstance(outcome, nats.js.api.PubAck):
+    """An ack, a refusal or the exception a publish raised, as one event's result."""
+    if isinstance(outcome, Ack):
         if outcome.duplicate:
             return eventsync.DeliveryResult(event_id, Status.DUPLICATE,
                                             f"already in stream {outcome.stream}")
         return eventsync.DeliveryResult(event_id, Status.SUCCESS)
-    if isinstance(outcome, nats.js.errors.APIError) and outcome.err_code == WRONG_STREAM:
+    if isinstance(outcome, Refusal) and outcome.err_code == WRONG_STREAM:
         raise eventsync.ReceiverNotReady(
             f"the event's subject is stored by another stream than {stream}: change option "
             "subject, or move that subject to the stream")
     if isinstance(outcome, nats.errors.MaxPayloadError) or (
-            isinstance(outcome, nats.js.errors.APIError)
-            and outcome.err_code == MESSAGE_TOO_LARGE):
+            isinstance(outcome, Refusal) and outcome.err_code == MESSAGE_TOO_LARGE):
         return eventsync.DeliveryResult(event_id, Status.FAILED_PERMANENT,
                                         f"stream {stream} refuses a message this large")
-    if isinstance(outcome, nats.js.errors.APIError):
+    if isinstance(outcome, Refusal):
         return eventsync.DeliveryResult(event_id, Status.FAILED_TRANSIENT,
-                                        f"JetStream refused it: {outcome.description or 'error'}"
-                                        f" (code {outcome.err_code})")
+                                        f"JetStream refused it: {outcome.description} "
+                                        f"(code {outcome.err_code or outcome.code})")
     return eventsync.DeliveryResult(event_id, Status.FAILED_TRANSIENT, describe_error(outcome))
 
 
 def describe_error(error: Any) -> str:
     """One line about a transport failure; nats-py's exception names say most of it."""
     if isinstance(error, TimeoutError | nats.errors.TimeoutError):
-        return "no ack from JetStream in time"
+        return str(error) if str(error) else "timed out"
     text = str(error).strip()
     name = type(error).__name__
     return f"{name}: {text}" if text and text != name else name

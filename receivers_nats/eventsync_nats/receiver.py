@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import os
 from typing import Any
 
@@ -132,7 +133,7 @@ class NatsReceiver(eventsync.DeliveryReceiver):
         try:
             return self._run(session.stream_info)
         except nats.js.errors.NotFoundError:
-            window = max(MIN_CREATED_WINDOW, float(int(self._horizon().seconds) + 1))
+            window = max(MIN_CREATED_WINDOW, float(math.ceil(self._horizon().seconds)))
             if not options.create_stream:
                 raise eventsync.ReceiverNotReady(missing_stream(
                     options.stream, options.server, options.subject.filter, window)) from None
