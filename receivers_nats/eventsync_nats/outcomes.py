@@ -48,6 +48,8 @@ def parse_reply(data: bytes, headers: dict[str, str] | None) -> Ack | Refusal | 
     listens on the subject)."""
     if headers and headers.get("Status") == "503":
         return NO_RESPONDERS
+    if data.startswith(b'{"stream":"') and b'"error"' not in data and b'"duplicate"' not in data:
+        return _plain_ack(data)  # the common answer, read without a JSON parse
     try:
         reply = json.loads(data)
     except ValueError:
@@ -57,6 +59,11 @@ def parse_reply(data: bytes, headers: dict[str, str] | None) -> Ack | Refusal | 
         return Refusal(_int(error.get("code")), _int(error.get("err_code")),
                        str(error.get("description") or "error")[:200])
     return Ack(str(reply.get("stream", "")), _int(reply.get("seq")), reply.get("duplicate") is True)
+
+
+def _plain_ack(data: bytes) -> Ack:
+    """`{"stream":"S","seq":N}` as the server writes a first store."""
+    return Ack(data[11:data.find(b'"', 11)].decode("utf-8", "replace"), 0, False)
 
 
 def _int(value: Any) -> int:

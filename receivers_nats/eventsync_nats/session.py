@@ -248,7 +248,10 @@ class AckInbox:
     async def publish(self, subject: str, body: bytes, headers: dict[str, str],
                       wait: float) -> asyncio.Future[Any]:
         """Send one message; the future resolves to `parse_reply`'s answer."""
-        await asyncio.wait_for(self.slots.acquire(), max(0.0, wait))
+        if self.slots.locked():  # wait_for costs a task: only when a slot must be waited for
+            await asyncio.wait_for(self.slots.acquire(), max(0.0, wait))
+        else:
+            await self.slots.acquire()  # free slot: returns without yielding to the loop
         self.sent += 1
         token = str(self.sent)
         future = asyncio.get_running_loop().create_future()

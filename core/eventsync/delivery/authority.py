@@ -8,6 +8,7 @@ environment variables, so drains, status and migration can never disagree about 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -182,15 +183,30 @@ def _target_problems(target: Target, config: EventSyncConfig, plugins: Any,
                                 f"eventsync plugins install eventsync-{target.type}"))
         return problems
     if check_gate:
-        try:
-            cls(target).preflight()
-        except ReceiverNotReady as exc:
-            problems.append(Problem(f"target {target.name!r} is not ready: {exc}",
-                                    "see the reason; then eventsync sync now"))
-        except Exception as exc:  # a plugin's preflight bug is reported, not fatal to status
-            problems.append(Problem(f"target {target.name!r}: preflight failed: "
-                                    f"{type(exc).__name__}", "report it to the plugin's author"))
+        problems.extend(_gate_problems(cls, target))
     return problems
+
+
+def _gate_problems(cls: Any, target: Target) -> list[Problem]:
+    """Run the receiver's gate once; the receiver is closed after, as a drain closes it, so
+    its connections and threads end here."""
+    try:
+        receiver = cls(target)
+    except Exception as exc:  # a plugin's constructor bug is reported, not fatal to status
+        return [Problem(f"target {target.name!r}: preflight failed: {type(exc).__name__}",
+                        "report it to the plugin's author")]
+    try:
+        receiver.preflight()
+    except ReceiverNotReady as exc:
+        return [Problem(f"target {target.name!r} is not ready: {exc}",
+                        "see the reason; then eventsync sync now")]
+    except Exception as exc:  # a plugin's preflight bug is reported, not fatal to status
+        return [Problem(f"target {target.name!r}: preflight failed: {type(exc).__name__}",
+                        "report it to the plugin's author")]
+    finally:
+        with contextlib.suppress(Exception):
+            receiver.close()
+    return []
 
 
 def _legacy_problems(registry: TargetRegistry, directory: Path) -> list[Problem]:

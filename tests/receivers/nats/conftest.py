@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,3 +26,11 @@ def nats_server(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_loop_thread_outlives_a_test() -> Iterator[None]:
+    """Every receiver a test used was closed, and closing it ended its event-loop thread."""
+    yield
+    left = [t.name for t in threading.enumerate() if t.name.startswith("eventsync-nats:")]
+    assert left == [], f"event-loop threads still running: {left}"
