@@ -55,3 +55,25 @@ def test_an_event_the_stream_already_has_is_answered_duplicate(nats_server, home
     assert {r.status for r in second} == {eventsync.DeliveryStatus.DUPLICATE}
     assert [r.event_id for r in second] == [e.event_id for e in events]
     assert server.count() == 5
+
+
+def test_a_recreated_stream_is_flagged_in_status_as_a_possible_reset(cli, nats_server,
+                                                                      tmp_path):
+    server = nats_server()
+    server.add_stream()
+    add_target(cli, server)
+    import_events(cli, tmp_path, 3)
+    assert cli("sync", "now").code == 0
+    first = cli("sync", "status", "--json").json()["targets"][0]
+    assert first["deployment"]["server_instance_id"].startswith(f"{STREAM}@")
+    assert first["advisory"] is None
+
+    server.run(lambda js: js.delete_stream(STREAM))
+    server.add_stream()
+    import_events(cli, tmp_path, 2, prefix="later")
+    assert cli("sync", "now").code == 0
+
+    advisory = cli("sync", "status", "--json").json()["targets"][0]["advisory"]
+    assert "target may have been reset" in advisory
+    assert "sync retry --target js --all" in advisory
+    assert server.count() == 2
