@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from nats_helpers import STREAM, add_target, import_events
-from rc_helpers import ledger_details
+from support.receivers import ledger_details
 
 
 def _one_line_error(result) -> str:
@@ -184,7 +184,8 @@ def test_an_unreachable_server_stops_the_drain_as_unreachable(cli, nats_server, 
 
     result = cli("sync", "now", "--batch-size", "1")
 
-    assert result.code != 1, result.err  # unreachable is not a closed gate
-    assert f"stopped early: target unreachable: cannot connect to {server.url}: timed out" \
-        in result.err
+    assert result.code == 3, result.err  # stopped early, events still due: not a closed gate
+    assert _one_line_error(result) == (
+        f"eventsync: error: js: stopped early (target unreachable: cannot connect to "
+        f"{server.url}: timed out); 2 events remain due")
     assert "3 attempted, 0 delivered, 0 duplicate, 3 retrying" in result.out
