@@ -61,6 +61,8 @@ class _Pending:
 
 @dataclass
 class Session:
+    """One connection's life: opened once, used for every batch, closed by the receiver."""
+
     options: NatsOptions
     client_name: str
     nc: Any = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
+import pytest
 from nats_helpers import STREAM, add_target, import_events
 from support.receivers import ledger_details
 
@@ -189,3 +191,34 @@ def test_an_unreachable_server_stops_the_drain_as_unreachable(cli, nats_server, 
         f"eventsync: error: js: stopped early (target unreachable: cannot connect to "
         f"{server.url}: timed out); 2 events remain due")
     assert "3 attempted, 0 delivered, 0 duplicate, 3 retrying" in result.out
+
+
+def test_an_unreadable_creds_file_closes_the_gate_before_any_connection(cli, nats_server,
+                                                                         tmp_path):
+    server = nats_server()
+    server.add_stream()
+    missing = tmp_path / "nowhere" / "user.creds"
+    add_target(cli, server, "js", f"creds={missing}")
+    import_events(cli, tmp_path, 1)
+
+    result = cli("sync", "now")
+
+    assert result.code == 1
+    assert f"creds file {missing} (option creds) cannot be read" in _one_line_error(result)
+    assert server.connections() == []
+
+
+def test_a_creds_file_without_the_nkeys_package_says_how_to_install_it(cli, nats_server,
+                                                                        tmp_path):
+    if importlib.util.find_spec("nkeys") is not None:
+        pytest.skip("nkeys is installed here")
+    server = nats_server()
+    creds = tmp_path / "user.creds"
+    creds.write_text("-----BEGIN NATS USER JWT-----\n...\n", encoding="utf-8")
+    add_target(cli, server, "js", f"creds={creds}")
+    import_events(cli, tmp_path, 1)
+
+    result = cli("sync", "now")
+
+    assert result.code == 1
+    assert "eventsync plugins install nkeys" in _one_line_error(result)
