@@ -5,6 +5,7 @@
    server (the HTTP ceiling). Each round uses a fresh stub so every event is new to it.
 2. History independence: time to drain 1,000 new events to a target that already has 100,000
    delivered vs one that has none. The ratio should stay near 1 (target <= 1.3).
+3. JetStream: `sync now` to a real nats-server vs a bare nats-py loop (drain_nats.py).
 
 Run: .venv/bin/python scripts/benchmarks/bench_drain.py [--quick]
 """
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import requests
+from drain_nats import print_row as jetstream_row
 from stub_process import Stub
 
 from eventsync.delivery.drains import Drains
@@ -122,6 +124,7 @@ def main() -> None:
         print(f"  after 0 delivered:          {empty * 1000:8.1f} ms")
         print(f"  after {history:,} delivered: {loaded * 1000:8.1f} ms")
         print(f"  ratio history/empty: {loaded / empty:.2f}  (target: <= 1.3)")
+    jetstream_row(5_000 if args.quick else 20_000, 3)  # scripts/benchmarks/drain_nats.py
     print("command: .venv/bin/python scripts/benchmarks/bench_drain.py"
           + (" --quick" if args.quick else ""))
 
