@@ -194,7 +194,8 @@ def import_events(cli: Callable[..., Any], tmp_path: Path, count: int, *, pad: i
     with path.open("w", encoding="utf-8") as out:
         for i in range(count):
             out.write(json.dumps({"event_type": "WPStatusChanged", "aggregate_id": f"WP{i % 50}",
-                                  "payload": {"step": i, "note": "x" * pad}}) + "\n")
+                                  "payload": {"set": prefix, "step": i, "note": "x" * pad}})
+                      + "\n")
     result = cli("events", "import", str(path), "--json")
     assert result.code == 0, result.err
     assert result.json()["appended"] == count
