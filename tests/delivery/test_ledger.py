@@ -155,13 +155,24 @@ def test_retry_now_skips_the_backoff(spine: Spine) -> None:
     assert spine.ledger.retry_now(1) == 0
 
 
-@pytest.mark.parametrize("method", ["retry_all", "forget"])
-def test_retry_all_and_forget_reselect_everything(spine: Spine, method: str) -> None:
+def test_retry_all_keeps_every_row_and_reselects_everything(spine: Spine) -> None:
+    events = spine.append(5)
+    for status in ("success", "duplicate", "failed_permanent", "failed_transient"):
+        attempt(spine, 1, status, limit=1)
+    rows = spine.rows(1)
+    assert spine.ledger.retry_all(1) == 4
+    assert spine.rows(1).keys() == rows.keys(), "history is kept"
+    batch = spine.select(1)
+    assert [i.event.event_id for i in batch.items] == [e.event_id for e in events]
+    assert [item.new for item in batch.items] == [False] * 4 + [True]
+
+
+def test_forget_reselects_everything(spine: Spine) -> None:
     events = spine.append(5)
     for status in ("success", "duplicate", "failed_permanent", "failed_transient"):
         attempt(spine, 1, status, limit=1)
     assert spine.ledger.cursor(1) > 0
-    assert getattr(spine.ledger, method)(1) == 4
+    assert spine.ledger.forget(1) == 4
     assert spine.ledger.cursor(1) == 0
     assert spine.rows(1) == {}
     assert not spine.ledger.has_rows(1)

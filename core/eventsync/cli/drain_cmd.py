@@ -162,7 +162,7 @@ def _explain_no_delivery(as_json: bool) -> None:
 @click.option("--target", "target_name", required=True, help="The target to re-queue for.")
 @click.option("--failed", is_flag=True, help="Re-queue terminal-failed events.")
 @click.option("--all", "everything", is_flag=True,
-              help="Forget this target's ledger and re-post every retained event "
+              help="Re-post every retained event, keeping the ledger history "
                    "(after a server reset; receivers answer duplicate for what they hold).")
 def retry(target_name: str, failed: bool, everything: bool) -> None:
     """Make events due again for a target: retrying ones now, terminal-failed with --failed."""
@@ -174,7 +174,8 @@ def retry(target_name: str, failed: bool, everything: bool) -> None:
     if everything:
         count = ledger.retry_all(target.id)
         drains_for(ctx, config).clear_reset(target)
-        click.echo(f"{target.name}: forgot {count} ledger rows; every retained event is due again")
+        click.echo(f"{target.name}: {count} events are due again (ledger history kept), and so "
+                   "is every event not yet tried; run `eventsync sync now`")
         return
     count = ledger.retry_failed(target.id) if failed else ledger.retry_now(target.id)
     if failed:

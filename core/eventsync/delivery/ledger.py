@@ -105,7 +105,7 @@ ON CONFLICT (target_id, seq) DO UPDATE SET
     last_attempt_at = excluded.last_attempt_at,
     next_attempt_at = excluded.next_attempt_at,
     delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at)
-WHERE deliveries.state NOT IN ('success', 'duplicate')
+WHERE deliveries.state NOT IN ('success', 'duplicate') OR deliveries.next_attempt_at IS NOT NULL
 """
 
 
@@ -309,12 +309,19 @@ class Ledger:
             ).rowcount
 
     def retry_all(self, target_id: int) -> int:
-        """Forget what this target had, so every retained event is posted again.
+        """Make every retained event this target had due again, keeping its ledger history.
 
         For a target whose server was reset: receivers answer `duplicate` for what they still
-        hold, so re-posting is safe.
+        hold, so re-posting is safe. No row is deleted: attempts, first attempt and delivery
+        times stay, and the re-post's outcome updates the row. A delivered row is due only
+        after this (a delivered row otherwise has no `next_attempt_at`), which is what lets
+        the record step update it, while a normal drain still never downgrades one.
         """
-        return self.forget(target_id)
+        with self.store.transaction() as conn:
+            return conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE target_id = ? AND EXISTS"
+                " (SELECT 1 FROM journal j WHERE j.seq = deliveries.seq AND j.body IS NOT NULL)",
+                (_now_ms(), target_id)).rowcount
 
     def forget(self, target_id: int) -> int:
         """Delete this target's rows and cursor (target removal, or a full re-drain)."""
