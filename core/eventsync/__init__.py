@@ -22,7 +22,13 @@ from eventsync.errors import (
 from eventsync.events import Event, new_ulid
 from eventsync.hookspecs import hookimpl
 from eventsync.journal.journal import Journal
-from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus, Target
+from eventsync.receivers import (
+    DeliveryReceiver,
+    DeliveryResult,
+    DeliveryStatus,
+    StoredBatch,
+    Target,
+)
 from eventsync.version import __version__ as __version__
 
 _LAZY = {
@@ -76,6 +82,7 @@ __all__ = [
     "PluginError",
     "ReceiverNotReady",
     "StorageError",
+    "StoredBatch",
     "Target",
     "TargetError",
     "hookimpl",

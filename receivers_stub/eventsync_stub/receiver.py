@@ -41,6 +41,13 @@ class StubReceiver(eventsync.DeliveryReceiver):
         self.client.check_ready()
         return results
 
+    def deliver_stored(self, batch: eventsync.StoredBatch) -> list[eventsync.DeliveryResult]:
+        """The drain's call: the stored JSON is posted as it is, never decoded."""
+        self.client.check_ready()
+        results = self.client.post_stored(batch)
+        self.client.check_ready()
+        return results
+
     def describe(self) -> dict[str, Any]:
         facts = self.client.get_json(self.base_url + eventsync.BatchClient.HEALTH_PATH) or {}
         return {key: facts[key] for key in HEALTH_KEYS

@@ -10,7 +10,7 @@ from eventsync.delivery.ledger import TargetCounts
 from eventsync.delivery.sources import JournalSource
 from eventsync.errors import ReceiverNotReady
 from eventsync.events import Event, build_event
-from eventsync.receivers import DeliveryResult, DeliveryStatus, Target
+from eventsync.receivers import DeliveryResult, DeliveryStatus, StoredBatch, Target
 
 S = DeliveryStatus
 
@@ -125,7 +125,7 @@ def test_normalise_results_returns_one_result_per_event_in_order() -> None:
     receiver = ScriptedReceiver(Target("t", "scripted", "http://t.test"))
     raw = [DeliveryResult(events[2].event_id, S.REJECTED, "  multi\n line  ", retry_after=30),
            DeliveryResult(events[0].event_id, S.SUCCESS, retry_after=float("nan"))]
-    normal = dispatcher.normalise_results(events, raw, receiver)
+    normal = dispatcher.normalise_results([e.event_id for e in events], raw, receiver)
     assert [r.event_id for r in normal] == [e.event_id for e in events]
     assert [r.status for r in normal] == [S.SUCCESS, S.FAILED_TRANSIENT, S.REJECTED]
     assert normal[2].detail == "multi line"
@@ -138,14 +138,15 @@ def test_nonsense_retry_after_is_dropped(retry_after) -> None:
     event = Event.from_json(_event_json(0))
     receiver = ScriptedReceiver(Target("t", "scripted", "http://t.test"))
     raw = [DeliveryResult(event.event_id, S.FAILED_TRANSIENT, retry_after=retry_after)]
-    assert dispatcher.normalise_results([event], raw, receiver)[0].retry_after is None
+    assert dispatcher.normalise_results([event.event_id], raw, receiver)[0].retry_after is None
 
 
 def test_deliver_safely_turns_an_exception_into_results() -> None:
     events = [Event.from_json(_event_json(i)) for i in range(2)]
     receiver = ScriptedReceiver(Target("t", "scripted", "http://t.test"),
                                 raise_(ValueError("boom")))
-    out = dispatcher.deliver_safely(receiver, events)
+    batch = StoredBatch([e.event_id for e in events], [e.to_json() for e in events])
+    out = dispatcher.deliver_safely(receiver, batch)
     assert [(r.event_id, r.status, r.detail) for r in out] == [
         (e.event_id, S.FAILED_TRANSIENT, "ValueError: boom") for e in events]
 

@@ -62,12 +62,20 @@ def test_a_failed_attempt_counts_as_possibly_received(coalescer, home, store, tw
     assert raw_row(home, first.event.event_id) == before
 
 
-def test_a_drain_in_progress_prevents_replacement(coalescer, home):
+def test_a_selected_batch_not_yet_recorded_prevents_replacement(coalescer, home, store,
+                                                                two_targets):
+    """The pin is taken when a drain selects a batch, before it posts: an event in flight is
+    already immutable, though no outcome is recorded for it yet."""
+    one, _two = two_targets
     first = coalescer.append(event(STATUS, "WP01"))
     before = raw_row(home, first.event.event_id)
-    assert coalescer.append(event(STATUS, "WP01"), draining=True).outcome \
-        is CoalesceOutcome.SUPERSEDED
+    ledger = Ledger(store)
+    in_flight = ledger.next_batch(one.id, 100, due_by=2**62, up_to=ledger.high_water())
+    assert in_flight.event_ids == [first.event.event_id]
+
+    assert coalescer.append(event(STATUS, "WP01")).outcome is CoalesceOutcome.SUPERSEDED
     assert raw_row(home, first.event.event_id) == before
+    assert ledger.history(before[0][0]) == [], "nothing was recorded: only the pin protects it"
 
 
 def test_other_types_and_aggregates_are_not_coalesced(coalescer):
@@ -89,15 +97,31 @@ def test_delivered_event_ids_and_bytes_never_change(coalescer, store, two_target
     assert {event_id: rows[event_id] for event_id in sent} == sent
 
 
-def test_selection_skips_superseded_events_no_target_has(coalescer, store, two_targets):
+def test_a_superseded_event_some_target_was_handed_goes_to_every_target(coalescer, store,
+                                                                       two_targets):
     one, two = two_targets
+    ledger = Ledger(store)
     delivered = coalescer.append(event(STATUS, "WP01", to="a")).event
     deliver(store, one, {delivered.event_id: "success"})
-    kept = coalescer.append(event(STATUS, "WP01", to="b"), draining=True).event
-    latest = coalescer.append(event(STATUS, "WP01", to="c"), draining=True).event
+    kept = coalescer.append(event(STATUS, "WP01", to="b")).event
+    in_flight = ledger.next_batch(one.id, 100, due_by=2**62, up_to=ledger.high_water())
+    assert in_flight.event_ids == [kept.event_id]
+    latest = coalescer.append(event(STATUS, "WP01", to="c")).event
 
-    ledger = Ledger(store)
     batch = ledger.next_batch(two.id, 100, due_by=2**62, up_to=ledger.high_water())
 
-    assert [e.event_id for e in batch.events] == [delivered.event_id, latest.event_id]
-    assert kept.event_id not in [e.event_id for e in batch.events]
+    assert batch.event_ids == [delivered.event_id, kept.event_id, latest.event_id]
+    assert batch.bodies[1] == kept.to_json()
+
+
+def test_a_replaced_event_is_skipped_by_every_target(coalescer, store, two_targets):
+    one, two = two_targets
+    ledger = Ledger(store)
+    replaced = coalescer.append(event(STATUS, "WP01", to="a"))
+    latest = coalescer.append(event(STATUS, "WP01", to="b"))
+    assert latest.outcome is CoalesceOutcome.REPLACED
+
+    for target in (one, two):
+        batch = ledger.next_batch(target.id, 100, due_by=2**62, up_to=ledger.high_water())
+        assert batch.event_ids == [latest.event.event_id]
+        assert replaced.event.event_id not in batch.event_ids

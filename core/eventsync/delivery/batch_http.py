@@ -28,7 +28,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -47,7 +47,7 @@ from eventsync.delivery.http_deadline import DeadlineAdapter, deadline
 from eventsync.delivery.targets import is_secret_option
 from eventsync.errors import ReceiverNotReady
 from eventsync.events import Event
-from eventsync.receivers import DeliveryResult, DeliveryStatus
+from eventsync.receivers import DeliveryResult, DeliveryStatus, StoredBatch
 from eventsync.version import __version__
 
 __all__ = ["BATCH_PATH", "HEALTH_PATH", "AuthFailure", "AuthRefused", "BatchClient",
@@ -199,6 +199,32 @@ class BatchClient:
     def post_batch(self, events: list[Event]) -> list[DeliveryResult]:
         """POST `{"events": [...]}`; return one result per event, in the order given."""
         return self._post_all(events, _batch_body, self._read_results, "application/json")
+
+    def post_stored(self, batch: StoredBatch) -> list[DeliveryResult]:
+        """`post_batch` for a batch as the journal stores it, without decoding it: the body is
+        spliced from `batch.bodies`, and the usual answer (`success` or `duplicate` per event,
+        nothing else said) is read by `batch.event_ids`. Any other answer, or limits to split
+        to, decodes the batch and is handled exactly as `post_batch` would; nothing is posted
+        twice."""
+        ids = batch.event_ids
+        if not ids:
+            return []
+        body = ('{"events":[' + ",".join(batch.bodies) + "]}").encode()
+        if len(ids) > (self.max_events or len(ids)) or len(body) > (self.max_bytes or len(body)):
+            return self.post_batch(batch.events)
+        outcome = self._post_once(body, _Decoded(batch), self._read_stored, "application/json")
+        if not isinstance(outcome, Refusal):
+            return outcome
+        if (outcome.too_large or outcome.poison) and len(ids) > 1:
+            found: dict[str, DeliveryResult] = {}
+            stopped: Refusal | None = None
+            for part in split_batch(batch.events):
+                results, stopped = self._deliver(part, _batch_body, self._read_results,
+                                                 "application/json", stopped)
+                found.update((r.event_id, r) for r in results)
+            return [found[event_id] for event_id in ids]
+        return [DeliveryResult(event_id, outcome.status, outcome.detail, outcome.retry_after)
+                for event_id in ids]
 
     def post_ndjson(self, events: list[Event]) -> list[DeliveryResult]:
         """POST one event per line; any 2xx means every event of the request was accepted."""
@@ -368,11 +394,59 @@ class BatchClient:
         return read_results(body, batch, self.terminal_categories, self._clean,
                             reply.status_code)
 
+    def _read_stored(self, reply: requests.Response, batch: _Decoded) -> _Outcome:
+        body = _json_body(reply, _NOT_JSON)
+        items = body.get("results") if isinstance(body, dict) else None
+        plain = _plain_results(items, batch.stored.event_ids) if isinstance(items, list) else None
+        if plain is not None:
+            return plain
+        if body is _NOT_JSON:
+            return Refusal(_FAILED, f"HTTP {reply.status_code} with a body that is not JSON")
+        return read_results(body, batch.stored.events, self.terminal_categories, self._clean,
+                            reply.status_code)
+
     def _clean(self, text: str) -> str:
         """Server-supplied text, one line, bounded, with any of our header values masked."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return " ".join(text.split())[:MAX_DETAIL]
+
+
+class _Decoded(Sequence[Event]):
+    """A stored batch where the answer handlers expect events: decoded only if one looks."""
+
+    def __init__(self, stored: StoredBatch) -> None:
+        self.stored = stored
+
+    def __len__(self) -> int:
+        return len(self.stored.event_ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.stored.events[index]
+
+
+_PLAIN_WORDS = {"success": DeliveryStatus.SUCCESS, "duplicate": DeliveryStatus.DUPLICATE}
+
+
+def _plain_results(items: list[Any], ids: list[str]) -> list[DeliveryResult] | None:
+    """The usual answer read in bulk: `success` or `duplicate` for every event, in the order
+    sent, with an empty `error` at most. Anything else (reordered, missing, another word, any
+    reason or category) is None, and `read_results` reads it item by item."""
+    if len(items) != len(ids):
+        return None
+    statuses = []
+    try:
+        for item, event_id in zip(items, ids, strict=True):
+            if (item.__class__ is not dict or item.get("event_id") != event_id
+                    or item.get("error") or len(item) - ("error" in item) != 2):
+                return None
+            status = _PLAIN_WORDS.get(item.get("status"))
+            if status is None:
+                return None
+            statuses.append(status)
+    except TypeError:  # an unhashable status value
+        return None
+    return DeliveryResult.many(ids, statuses)
 
 
 def split_batch(events: list[Event]) -> tuple[list[Event], list[Event]]:

@@ -7,16 +7,18 @@ events concerned, so a buggy plugin can delay delivery but never corrupt the led
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from eventsync.delivery.ledger import Batch, Outcome
 from eventsync.delivery.sources import DeliverySource
 from eventsync.delivery.targets import is_secret_option
 from eventsync.errors import ReceiverNotReady
-from eventsync.events import Event
-from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus
+from eventsync.receivers import DeliveryReceiver, DeliveryResult, DeliveryStatus, StoredBatch
 
 DEFAULT_BATCH_SIZE = 500
 UNREACHABLE_AFTER = 3
@@ -40,16 +42,18 @@ class DrainReport:
         return asdict(self)
 
     def add(self, results: list[DeliveryResult]) -> None:
-        self.attempted += len(results)
-        for result in results:
-            if result.status is DeliveryStatus.SUCCESS:
-                self.delivered += 1
-            elif result.status is DeliveryStatus.DUPLICATE:
-                self.duplicate += 1
-            elif result.status is DeliveryStatus.FAILED_PERMANENT:
-                self.terminal_failed += 1
-            else:
-                self.retrying += 1
+        self.count([result.status for result in results])
+
+    def count(self, statuses: list[DeliveryStatus]) -> None:
+        """`list.count` compares members by identity first: no per-event Python call."""
+        delivered = statuses.count(DeliveryStatus.SUCCESS)
+        duplicate = statuses.count(DeliveryStatus.DUPLICATE)
+        failed = statuses.count(DeliveryStatus.FAILED_PERMANENT)
+        self.attempted += len(statuses)
+        self.delivered += delivered
+        self.duplicate += duplicate
+        self.terminal_failed += failed
+        self.retrying += len(statuses) - delivered - duplicate - failed
 
     def merge(self, other: DrainReport) -> None:
         for name in ("attempted", "delivered", "duplicate", "retrying", "terminal_failed"):
@@ -79,93 +83,162 @@ def drain(
     report = DrainReport(receiver.target.name)
     if preflight:
         receiver.preflight()
-    failed_batches = 0
-    while True:
-        if should_stop is not None and should_stop():
-            return _stop(report, source, "stopped on request")
-        batch = source.next_batch(batch_size)
-        if not batch.items:
-            return report
-        results, raised = _deliver(receiver, batch.events)
-        source.record(batch, results)
-        report.add(results)
-        report.last_error = _last_error(results) or report.last_error
-        if progress is not None:
-            progress(len(results))
-        if all(r.status is DeliveryStatus.FAILED_TRANSIENT for r in results):
-            receiver.preflight()
-            failed_batches += 1
-            if failed_batches >= UNREACHABLE_AFTER:
-                why = "receiver error" if raised else "target unreachable"
-                return _stop(report, source, f"{why}: {results[0].detail}")
-        else:
-            failed_batches = 0
-
-
-def _stop(report: DrainReport, source: DeliverySource, reason: str) -> DrainReport:
-    """End a drain early, counting what it leaves due but never tried (CONTRACTS §6 exit 3)."""
-    report.stopped = reason
-    remaining = getattr(source, "remaining", None)
-    report.remaining = remaining() if remaining is not None else 0
+    poster = _Poster(receiver)
+    try:
+        stopped = _pipeline(receiver, source, poster, report, batch_size, progress, should_stop)
+    finally:
+        poster.close()
+    if stopped:
+        report.stopped = stopped
+        remaining = getattr(source, "remaining", None)
+        report.remaining = remaining() if remaining is not None else 0
     return report
 
 
-def _last_error(results: list[DeliveryResult]) -> str | None:
+def _pipeline(receiver: DeliveryReceiver, source: DeliverySource, poster: _Poster,
+              report: DrainReport, batch_size: int, progress: Callable[[int], None] | None,
+              should_stop: Callable[[], bool] | None) -> str | None:
+    """While batch N is posted, N-1's outcomes are recorded and N+1 is selected (one write
+    transaction). At most one batch waits selected and one is in flight; outcomes are recorded
+    in posting order, and whatever is unrecorded when a drain dies is simply due again.
+    Returns why it stopped early, once everything posted is recorded (None: nothing left)."""
+    done: list[Outcome] = []
+    batch = source.advance(done, batch_size)
+    failed_batches = 0
+    try:
+        while len(batch):
+            if should_stop is not None and should_stop():
+                return "stopped on request"
+            poster.submit(batch)
+            following = source.advance(done, batch_size)
+            done = []
+            results, raised = poster.result()
+            done = [(batch, results)]
+            statuses = [result.status for result in results]
+            report.count(statuses)
+            report.last_error = _last_error(results, statuses) or report.last_error
+            if progress is not None:
+                progress(len(results))
+            if statuses.count(DeliveryStatus.FAILED_TRANSIENT) == len(statuses):
+                receiver.preflight()
+                failed_batches += 1
+                if failed_batches >= UNREACHABLE_AFTER:
+                    why = "receiver error" if raised else "target unreachable"
+                    return f"{why}: {results[0].detail}"
+            else:
+                failed_batches = 0
+            batch = following
+        done.append((batch, []))  # an empty selection may still move the cursor past skips
+    finally:
+        if done:
+            source.advance(done, 0)
+    return None
+
+
+def _last_error(results: list[DeliveryResult], statuses: list[DeliveryStatus]) -> str | None:
+    """The newest problem in a batch; a delivered batch (the usual case) is not scanned."""
+    delivered = statuses.count(DeliveryStatus.SUCCESS) + statuses.count(DeliveryStatus.DUPLICATE)
+    if delivered == len(statuses):
+        return None
     return next((r.detail for r in reversed(results) if not r.status.delivered and r.detail),
                 None)
 
 
-def deliver_safely(receiver: DeliveryReceiver, events: list[Event]) -> list[DeliveryResult]:
+class _Poster:
+    """Posts one batch at a time on its own thread, so that SQLite work overlaps the network.
+
+    `deliver()` always runs on this one thread, one call at a time; `preflight()` and the rest of
+    the receiver stay on the drain's thread, never at the same time as a post. The thread is a
+    daemon: a drain interrupted mid-post does not keep the process alive until the post ends.
+    """
+
+    def __init__(self, receiver: DeliveryReceiver) -> None:
+        self.receiver = receiver
+        self._jobs: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="eventsync-post", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch) -> None:
+        self._jobs.put(batch)
+
+    def result(self) -> tuple[list[DeliveryResult], bool]:
+        """The submitted batch's results, and whether the receiver raised (not a network
+        error); its `ReceiverNotReady` (or worse) is raised here."""
+        ok, value = self._results.get()
+        if ok:
+            return value
+        raise value
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (batch := self._jobs.get()) is not None:
+            try:
+                self._results.put((True, _deliver(self.receiver, batch)))
+            except BaseException as exc:  # handed to the drain's thread, which raises it
+                self._results.put((False, exc))
+
+
+def deliver_safely(receiver: DeliveryReceiver, batch: StoredBatch) -> list[DeliveryResult]:
     """Exactly one well-formed result per event sent, whatever the receiver did."""
-    return _deliver(receiver, events)[0]
+    return _deliver(receiver, batch)[0]
 
 
-def _deliver(receiver: DeliveryReceiver, events: list[Event]
+def _deliver(receiver: DeliveryReceiver, batch: StoredBatch
              ) -> tuple[list[DeliveryResult], bool]:
     """`deliver_safely`, and whether the receiver itself raised something other than a
     network error (an `OSError`: refused, reset, timed out), i.e. a bug in the receiver."""
     try:
-        raw = receiver.deliver(events)
+        raw = receiver.deliver_stored(batch)
     except ReceiverNotReady:
         raise
     except Exception as exc:  # a receiver bug or a network error must not lose the batch
         detail = _redact(f"{type(exc).__name__}: {exc}", _secrets(receiver))
-        return [DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT, detail)
-                for e in events], not isinstance(exc, OSError)
-    return normalise_results(events, raw, receiver), False
+        return [DeliveryResult(event_id, DeliveryStatus.FAILED_TRANSIENT, detail)
+                for event_id in batch.event_ids], not isinstance(exc, OSError)
+    return normalise_results(batch.event_ids, raw, receiver), False
 
 
-def normalise_results(events: list[Event], raw: Any, receiver: DeliveryReceiver
+def normalise_results(event_ids: list[str], raw: Any, receiver: DeliveryReceiver
                       ) -> list[DeliveryResult]:
     """Keep the first valid result per sent event; anything else counts as transient failure.
 
     An event left without a result is marked with what the receiver got wrong ("receiver
     returned 997 results for 1,000 events"), so its author sees the broken contract in
-    `sync status` instead of a vague retry.
+    `sync status` instead of a vague retry. A result with nothing to clean (no detail, no
+    Retry-After) is kept as it is: that is nearly every result of a healthy drain, and
+    rebuilding each would cost more than the post. The rest get their detail redacted and
+    bounded.
     """
-    wanted = {event.event_id for event in events}
+    wanted = set(event_ids)
     secrets = _secrets(receiver)
     found: dict[str, DeliveryResult] = {}
     items = list(raw) if isinstance(raw, list | tuple) else []
     for item in items:
-        if (isinstance(item, DeliveryResult) and isinstance(item.event_id, str)
-                and item.event_id in wanted and item.event_id not in found):
-            found[item.event_id] = DeliveryResult(
-                item.event_id, item.status, _redact(str(item.detail or ""), secrets)[:500],
-                _retry_after(item.retry_after),
-            )
-    if len(found) == len(events):
-        return [found[e.event_id] for e in events]
-    missing = _contract_breach(events, raw, items, wanted)
-    return [found.get(e.event_id) or DeliveryResult(e.event_id, DeliveryStatus.FAILED_TRANSIENT,
-                                                    missing) for e in events]
+        if item.__class__ is not DeliveryResult and not isinstance(item, DeliveryResult):
+            continue
+        event_id = item.event_id
+        if event_id.__class__ is not str or event_id not in wanted or event_id in found:
+            continue
+        if item.detail or item.retry_after is not None or item.__class__ is not DeliveryResult:
+            item = DeliveryResult(event_id, item.status,
+                                  _redact(str(item.detail or ""), secrets)[:500],
+                                  _retry_after(item.retry_after))
+        found[event_id] = item
+    if len(found) == len(event_ids):
+        return [found[event_id] for event_id in event_ids]
+    missing = _contract_breach(event_ids, raw, items, wanted)
+    return [found.get(event_id) or DeliveryResult(event_id, DeliveryStatus.FAILED_TRANSIENT,
+                                                  missing) for event_id in event_ids]
 
 
-def _contract_breach(events: list[Event], raw: Any, items: list[Any], wanted: set[str]) -> str:
+def _contract_breach(event_ids: list[str], raw: Any, items: list[Any], wanted: set[str]) -> str:
     """One line naming how the receiver broke "one result per event it was given"."""
     if not isinstance(raw, list | tuple):
         return (f"receiver returned {type(raw).__name__}, not a list of results, "
-                f"for {len(events):,} events")
+                f"for {len(event_ids):,} events")
     shaped = [item for item in items
               if isinstance(item, DeliveryResult) and isinstance(item.event_id, str)]
     faults = {
@@ -173,7 +246,7 @@ def _contract_breach(events: list[Event], raw: Any, items: list[Any], wanted: se
         "for ids it was not sent": sum(1 for item in shaped if item.event_id not in wanted),
         "repeated": len(shaped) - len({item.event_id for item in shaped}),
     }
-    text = f"receiver returned {len(items):,} results for {len(events):,} events"
+    text = f"receiver returned {len(items):,} results for {len(event_ids):,} events"
     extras = ", ".join(f"{count:,} {what}" for what, count in faults.items() if count)
     return text + (f" ({extras})" if extras else "") + "; none valid for this event"
 

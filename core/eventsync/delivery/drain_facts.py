@@ -10,10 +10,11 @@ target comes back, so a healthy drain pays nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsync.delivery.ledger import Batch
+from eventsync.delivery.ledger import Batch, Outcome
 from eventsync.delivery.sources import DeliverySource
 from eventsync.delivery.targets import TargetRegistry
 from eventsync.receivers import DeliveryResult, DeliveryStatus, Target
@@ -47,14 +48,13 @@ class WatchedSource:
         self.name = target.name
         self.unreachable = target.metadata.get(UNREACHABLE_SINCE) is not None
 
-    def next_batch(self, limit: int) -> Batch:
-        return self.inner.next_batch(limit)
-
-    def record(self, batch: Batch, results: list[DeliveryResult]) -> None:
-        self.inner.record(batch, results)
-        facts = self._facts(results)
-        if facts:
-            self.registry.record_metadata(self.name, facts)
+    def advance(self, done: Sequence[Outcome], limit: int) -> Batch:
+        batch = self.inner.advance(done, limit)
+        for _, results in done:
+            facts = self._facts(results)
+            if facts:
+                self.registry.record_metadata(self.name, facts)
+        return batch
 
     def estimate(self) -> int:
         return getattr(self.inner, "estimate", lambda: 0)()
@@ -64,7 +64,9 @@ class WatchedSource:
 
     def _facts(self, results: list[DeliveryResult]) -> dict[str, Any]:
         facts: dict[str, Any] = {}
-        failed = [r for r in results if not r.status.delivered]
+        failed = [r for r in results  # by identity: a StrEnum property per event is costly
+                  if r.status is not DeliveryStatus.SUCCESS
+                  and r.status is not DeliveryStatus.DUPLICATE]
         if failed:
             newest = failed[-1]
             facts[LAST_ERROR] = one_line(newest.detail) or f"{newest.status.value} (no detail)"

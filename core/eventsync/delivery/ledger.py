@@ -9,10 +9,12 @@ holds only work still to do.
 
 from __future__ import annotations
 
+import json
 import random
+import sqlite3
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsync.delivery.attempts import SCHEMA as ATTEMPTS_SCHEMA
@@ -22,7 +24,7 @@ from eventsync.delivery.targets import TargetRegistry
 from eventsync.events import Event
 from eventsync.journal.journal import SCHEMA as JOURNAL_SCHEMA
 from eventsync.journal.journal import pin_through
-from eventsync.receivers import DeliveryResult, DeliveryStatus
+from eventsync.receivers import DeliveryResult, DeliveryStatus, StoredBatch
 from eventsync.store import Schema, Store
 
 RETRYING = (DeliveryStatus.PENDING, DeliveryStatus.REJECTED, DeliveryStatus.FAILED_TRANSIENT)
@@ -54,24 +56,27 @@ SCHEMA = Schema(
     ),
 )
 
+# Due retries after the last one this drain selected, in (next_attempt_at, seq) order: the
+# `deliveries_due` index holds exactly that key (a WITHOUT ROWID index ends with the primary key),
+# so a drain that has retries in flight, not yet recorded, never selects them twice.
 _SELECT_DUE = """
-SELECT d.seq, j.body FROM deliveries d JOIN journal j ON j.seq = d.seq
+SELECT d.seq, j.event_id, j.body, d.next_attempt_at
+FROM deliveries d JOIN journal j ON j.seq = d.seq
 WHERE d.target_id = ? AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?
-  AND j.body IS NOT NULL
+  AND (d.next_attempt_at, d.seq) > (?, ?) AND j.body IS NOT NULL
 ORDER BY d.next_attempt_at, d.seq LIMIT ?
 """
 _SELECT_NEW = """
-SELECT j.seq, j.body FROM journal j
+SELECT j.seq, j.event_id, j.body FROM journal j
 WHERE j.seq > ? AND j.seq <= ? AND j.body IS NOT NULL AND ({live}) AND ({scope})
 ORDER BY j.seq LIMIT ?
 """
-# Superseded events are skipped unless some target already has them (then they are history
-# every target should get). Evaluated only for the rare superseded row, via primary keys.
+# Superseded events are skipped unless some target has been handed them (`journal_pin`, raised
+# when a batch is selected, before it is posted): then they are history every target should
+# get, so targets never disagree. Evaluated only above the pin, via a primary key.
 _LIVE = """
-NOT EXISTS (SELECT 1 FROM journal_superseded s WHERE s.seq = j.seq)
-OR EXISTS (SELECT 1 FROM deliveries d
-           WHERE d.target_id IN (SELECT target_id FROM cursors) AND d.seq = j.seq
-             AND d.state IN ('success', 'duplicate'))
+j.seq <= (SELECT seq FROM journal_pin WHERE id = 1)
+OR NOT EXISTS (SELECT 1 FROM journal_superseded s WHERE s.seq = j.seq)
 """
 # -- the scope rule (CONTRACTS.md §2; issue 13) ----------------------------------------------
 # An event is due for a target only when its route (the legacy queue scope a migrated event
@@ -86,8 +91,8 @@ AND (j.scope_user IS NULL OR ? IS NULL OR j.scope_user = ?)
 _SELECT_NEW = _SELECT_NEW.format(live=_LIVE, scope=_SCOPE_RULE)
 _COUNT_NEW = (f"SELECT COUNT(*) FROM journal j WHERE j.seq > ? AND j.body IS NOT NULL"
               f" AND ({_LIVE}) AND ({_SCOPE_RULE})")
-_SKIP_TO = ("INSERT INTO cursors (target_id, seq) VALUES (?, ?) ON CONFLICT (target_id)"
-            " DO UPDATE SET seq = MAX(seq, excluded.seq)")
+_MOVE_CURSOR = ("INSERT INTO cursors (target_id, seq) VALUES (?, ?) ON CONFLICT (target_id)"
+                " DO UPDATE SET seq = MAX(seq, excluded.seq)")
 _HISTORY = (
     "SELECT seq, state, attempts, detail, first_attempt_at, last_attempt_at, delivered_at"
     " FROM deliveries WHERE target_id = ? AND seq BETWEEN ? AND ? ORDER BY seq"
@@ -97,7 +102,7 @@ HISTORY_KEYS = ("state", "attempts", "detail", "first_attempt_at", "last_attempt
 _UPSERT = """
 INSERT INTO deliveries (target_id, seq, state, attempts, detail, first_attempt_at,
                         last_attempt_at, next_attempt_at, delivered_at)
-VALUES (:target, :seq, :state, :attempts, :detail, :now, :now, :next, :delivered)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)
 ON CONFLICT (target_id, seq) DO UPDATE SET
     state = excluded.state,
     attempts = excluded.attempts,
@@ -107,6 +112,26 @@ ON CONFLICT (target_id, seq) DO UPDATE SET
     delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at)
 WHERE deliveries.state NOT IN ('success', 'duplicate') OR deliveries.next_attempt_at IS NOT NULL
 """
+# The common outcome, a batch the target took, as one statement over a JSON list of seqs: SQLite
+# walks the list itself, several times faster than binding a row at a time (`executemany`).
+# `WHERE true` lets the upsert clause follow a SELECT; `attempts` counts on from any row a
+# racing drain wrote.
+_UPSERT_DELIVERED = """
+INSERT INTO deliveries (target_id, seq, state, attempts, detail, first_attempt_at,
+                        last_attempt_at, next_attempt_at, delivered_at)
+SELECT ?1, value, ?2, 1, '', ?3, ?3, NULL, ?3 FROM json_each(?4) WHERE true
+ON CONFLICT (target_id, seq) DO UPDATE SET
+    state = excluded.state,
+    attempts = deliveries.attempts + 1,
+    detail = '',
+    last_attempt_at = excluded.last_attempt_at,
+    next_attempt_at = NULL,
+    delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at)
+WHERE deliveries.state NOT IN ('success', 'duplicate')
+"""
+_SUCCESS = DeliveryStatus.SUCCESS
+_DUPLICATE = DeliveryStatus.DUPLICATE
+NO_RESULT = "the receiver returned no result for this event"
 
 
 @dataclass(frozen=True)
@@ -126,15 +151,39 @@ class BatchItem:
 
 
 @dataclass(frozen=True)
-class Batch:
-    """Events selected for one delivery attempt, and how far the cursor may move after it."""
+class Position:
+    """How far one drain has selected: new events above `after_seq`, due retries after
+    `due_after` (their `(next_attempt_at, seq)`). A drain keeps it in memory, so it can select
+    the next batch while the previous ones are still in flight and unrecorded."""
 
-    items: list[BatchItem]
-    cursor_after: int | None
+    after_seq: int
+    due_after: tuple[int, int] = (-1, -1)
+
+
+@dataclass(frozen=True)
+class Batch(StoredBatch):
+    """Events selected for one delivery attempt, and how far the cursor may move after it.
+
+    `seqs` runs parallel to `event_ids` and `bodies`; the first `retries` are due retries, the
+    rest never attempted. `resume` is where the selection after this one starts.
+    """
+
+    seqs: list[int] = field(default_factory=list)
+    retries: int = 0
+    cursor_after: int | None = None
+    resume: Position = Position(0)
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
 
     @property
-    def events(self) -> list[Event]:
-        return [item.event for item in self.items]
+    def items(self) -> list[BatchItem]:
+        """One record per event (for inspection and tests; the drain uses the lists)."""
+        return [BatchItem(seq, event, index >= self.retries)
+                for index, (seq, event) in enumerate(zip(self.seqs, self.events, strict=True))]
+
+
+Outcome = tuple[Batch, Sequence[DeliveryResult]]
 
 
 @dataclass(frozen=True)
@@ -187,57 +236,106 @@ class Ledger:
                                  (target_id,)).fetchone()
         return int(row[0]) if row else 0
 
-    def next_batch(self, target_id: int, limit: int, *, due_by: int, up_to: int) -> Batch:
-        """Due retries first (oldest due), then never-attempted events after the cursor.
+    @staticmethod
+    def _cursor(conn: sqlite3.Connection, target_id: int) -> int:
+        row = conn.execute("SELECT seq FROM cursors WHERE target_id = ?", (target_id,)).fetchone()
+        return int(row[0]) if row else 0
 
-        Plain reads, no write lock: only the one drain holding this target's job selects for
-        it, so nothing can move the cursor in between.
-        """
-        due = self.store.execute(_SELECT_DUE, (target_id, due_by, limit)).fetchall()
-        fresh = []
-        if len(due) < limit:
-            cursor = self.cursor(target_id)
-            fresh = self.store.execute(_SELECT_NEW, (cursor, up_to, *self._scope(target_id),
-                                                     limit - len(due))).fetchall()
-            if not due and not fresh and cursor < up_to:
-                self._skip_to(target_id, up_to)
-        events = Event.many_from_json([body for _, body in due + fresh])
-        items = [BatchItem(seq, event, index >= len(due))
-                 for index, ((seq, _), event) in enumerate(zip(due + fresh, events, strict=True))]
-        cursor_after = fresh[-1][0] if fresh else None
-        return Batch(items, cursor_after)
-
-    def _skip_to(self, target_id: int, up_to: int) -> None:
-        """Nothing up to `up_to` is due for this target (other scopes' events, gc'd rows): move
-        its cursor past them, so the next drain does not scan them again (O(batch) stays true
-        for a target that shares the journal with a busy other team)."""
-        with self.store.transaction() as conn:
-            conn.execute(_SKIP_TO, (target_id, up_to))
+    def next_batch(self, target_id: int, limit: int, *, due_by: int, up_to: int,
+                   after: Position | None = None) -> Batch:
+        """Due retries first (oldest due), then never-attempted events, from `after` (default:
+        the cursor); the batch is pinned before it is returned (see `advance`)."""
+        return self.advance(target_id, (), limit, due_by=due_by, up_to=up_to, after=after)
 
     def record(self, target_id: int, batch: Batch, results: Iterable[DeliveryResult]) -> None:
-        """Write every outcome of one attempt and move the cursor, in one transaction.
+        """Write every outcome of one attempt and move the cursor, in one transaction."""
+        self.advance(target_id, [(batch, list(results))], 0, due_by=0, up_to=0)
 
-        A delivered row is never downgraded: two drains of one target may race (`sync now`
-        beside the daemon), and the later, failed post of an event the target already has
-        must not make it due again.
+    def advance(self, target_id: int, done: Sequence[Outcome], limit: int, *, due_by: int,
+                up_to: int, after: Position | None = None) -> Batch:
+        """Record `done` (attempts in the order they were made), then select the next batch of
+        up to `limit` events and pin it: one write transaction, the drain's one write per batch.
+
+        The pin (`journal.pin_through`) is committed with the selection, before the batch can be
+        posted, and inside the write lock that coalescing also takes: an event is either
+        replaced before any drain reads it, or pinned and never changed again. A delivered row
+        is never downgraded: two drains of one target may race (`sync now` beside the daemon),
+        and the later, failed post of an event the target already has must not make it due.
         """
-        by_id = {result.event_id: result for result in results}
+        if not limit and not any(len(batch) or batch.cursor_after is not None
+                                 for batch, _ in done):
+            return Batch([], [], [])
         now = _now_ms()
         with self.store.transaction() as conn:
-            attempts = self._attempts(conn, target_id, [i.seq for i in batch.items if not i.new])
-            rows = [self._row(target_id, item, by_id.get(item.event.event_id), now,
-                              attempts.get(item.seq, 0) + 1) for item in batch.items]
+            for batch, results in done:
+                self._write(conn, target_id, batch, results, now)
+            if not limit:
+                return Batch([], [], [])
+            if after is None:
+                after = Position(self._cursor(conn, target_id))
+            batch = self._select(conn, target_id, limit, due_by, up_to, after)
+            if not len(batch) and batch.cursor_after is not None \
+                    and after.after_seq == self._cursor(conn, target_id):
+                # nothing of this drain is in flight: pass the skipped tail now
+                conn.execute(_MOVE_CURSOR, (target_id, batch.cursor_after))
+            return batch
+
+    def _select(self, conn: sqlite3.Connection, target_id: int, limit: int, due_by: int,
+                up_to: int, after: Position) -> Batch:
+        """O(batch): a range of the due index and a rowid range of the journal, both keyed
+        past what this drain already selected."""
+        due = conn.execute(_SELECT_DUE, (target_id, due_by, *after.due_after, limit)).fetchall()
+        wanted = limit - len(due)
+        fresh: list[Any] = []
+        cursor_after = None
+        if wanted > 0 and after.after_seq < up_to:
+            fresh = conn.execute(_SELECT_NEW, (after.after_seq, up_to, *self._scope(target_id),
+                                               wanted)).fetchall()
+            # fewer than asked for: nothing else up to `up_to` is due (superseded, buried or
+            # another scope's), so the cursor may pass it all and no drain scans it again
+            cursor_after = fresh[-1][0] if len(fresh) == wanted else up_to
+        rows = due + fresh
+        seqs = [row[0] for row in rows]
+        if seqs:
+            pin_through(conn, max(seqs))
+        resume = Position(after.after_seq if cursor_after is None else cursor_after,
+                          (due[-1][3], due[-1][0]) if due else after.due_after)
+        return Batch([row[1] for row in rows], [row[2] for row in rows], seqs, len(due),
+                     cursor_after, resume)
+
+    def _write(self, conn: sqlite3.Connection, target_id: int, batch: Batch,
+               results: Sequence[DeliveryResult], now: int) -> None:
+        """Delivered outcomes as one statement per state; the rest row by row.
+
+        Statuses are compared by identity: hashing a StrEnum member calls back into Python,
+        which per event would cost more than the statement itself."""
+        ordered = _align(batch, results)
+        seqs = batch.seqs
+        success: list[int] = []
+        duplicate: list[int] = []
+        others: list[int] = []
+        for index, result in enumerate(ordered):
+            if result is not None and not result.detail:
+                status = result.status
+                if status is _SUCCESS:
+                    success.append(seqs[index])
+                    continue
+                if status is _DUPLICATE:
+                    duplicate.append(seqs[index])
+                    continue
+            others.append(index)
+        for state, delivered in (("success", success), ("duplicate", duplicate)):
+            if delivered:
+                conn.execute(_UPSERT_DELIVERED, (target_id, state, now, json.dumps(delivered)))
+        if others:
+            attempts = self._attempts(conn, target_id,
+                                      [batch.seqs[i] for i in others if i < batch.retries])
+            rows = [self._row(target_id, batch.seqs[i], batch.event_ids[i], ordered[i], now,
+                              attempts.get(batch.seqs[i], 0) + 1) for i in others]
             conn.executemany(_UPSERT, rows)
-            record_failed_attempts(conn, ((r["target"], r["seq"], r["state"], r["attempts"],
-                                           r["detail"], r["now"], r["next"]) for r in rows))
-            if batch.items:
-                pin_through(conn, max(item.seq for item in batch.items))
-            if batch.cursor_after is not None:
-                conn.execute(
-                    "INSERT INTO cursors (target_id, seq) VALUES (?, ?) ON CONFLICT (target_id)"
-                    " DO UPDATE SET seq = MAX(seq, excluded.seq)",
-                    (target_id, batch.cursor_after),
-                )
+            record_failed_attempts(conn, (row[:7] for row in rows))
+        if batch.cursor_after is not None:
+            conn.execute(_MOVE_CURSOR, (target_id, batch.cursor_after))
 
     def counts(self, target_id: int) -> TargetCounts:
         """Delivered / duplicate / retrying / terminal-failed rows, and events not yet attempted."""
@@ -386,18 +484,14 @@ class Ledger:
             ).fetchall())
         return found
 
-    def _row(self, target_id: int, item: BatchItem, result: DeliveryResult | None,
-             now: int, attempts: int) -> dict[str, Any]:
+    def _row(self, target_id: int, seq: int, event_id: str, result: DeliveryResult | None,
+             now: int, attempts: int) -> tuple[Any, ...]:
         if result is None:
-            result = DeliveryResult(item.event.event_id, DeliveryStatus.FAILED_TRANSIENT,
-                                    "the receiver returned no result for this event")
+            result = DeliveryResult(event_id, DeliveryStatus.FAILED_TRANSIENT, NO_RESULT)
         status = result.status
-        return {
-            "target": target_id, "seq": item.seq, "state": status.value,
-            "attempts": attempts, "detail": result.detail[:500], "now": now,
-            "next": self._next_attempt(now, attempts, result) if status in RETRYING else None,
-            "delivered": now if status.delivered else None,
-        }
+        return (target_id, seq, status.value, attempts, result.detail[:500], now,
+                self._next_attempt(now, attempts, result) if status in RETRYING else None,
+                now if status.delivered else None)
 
     def _next_attempt(self, now: int, attempts: int, result: DeliveryResult) -> int:
         """Backoff doubles per attempt, with jitter, capped; a longer Retry-After wins, capped
@@ -410,6 +504,16 @@ class Ledger:
             delay = max(delay, min(result.retry_after, self.retry.max_seconds,
                                    MAX_RETRY_AFTER_SECONDS))
         return now + int(delay * 1000)
+
+
+def _align(batch: Batch, results: Sequence[DeliveryResult]) -> Sequence[DeliveryResult | None]:
+    """One result (or None) per event of the batch, in its order; the dispatcher already hands
+    them over aligned, so the by-id lookup is only for other callers."""
+    if len(results) == len(batch) and [r.event_id for r in results] == batch.event_ids:
+        return results
+    by_id = {result.event_id: result for result in results}
+    return [by_id.get(event_id) for event_id in batch.event_ids]
+
 
 
 def _now_ms() -> int:

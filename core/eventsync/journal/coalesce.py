@@ -3,11 +3,10 @@
 For event types declared coalescible (config `[coalesce] types`), the coalesce key is
 `(event_type, aggregate_id)`. A new event is always appended as a new row. The newest older live
 event with the same key is then marked superseded; its payload is also dropped — the new event
-*replaces* it — only if no target has a ledger row for it (an attempt that failed may still have
-reached the server) and no drain is in progress (`draining`). Otherwise its stored bytes stay
-identical, and delivery skips it only for targets while no target has it: once any target has
-it, every target gets it, so targets never disagree about what happened. An `event_id` is never
-rewritten.
+*replaces* it — only while no drain has selected it (`journal_pin`: a drain pins each batch when
+it selects it, before posting, in the database, so this holds across processes; an attempt that
+failed may still have reached the server). Otherwise its stored bytes stay identical and every
+target gets it, so targets never disagree about what happened. An `event_id` is never rewritten.
 """
 
 from __future__ import annotations
@@ -45,13 +44,13 @@ class Coalescer:
         self.types = frozenset(types)
         self._lifecycle = JournalLifecycle(journal.store)
 
-    def append(self, data: dict[str, Any] | Event, *, draining: bool = False) -> Coalesced:
+    def append(self, data: dict[str, Any] | Event) -> Coalesced:
         """Append one event; coalesce it when its type is coalescible."""
         event = self.journal.append_event(data)
         if event.event_type not in self.types:
             return Coalesced(event, CoalesceOutcome.APPENDED)
         row = self._lifecycle.lookup([event.event_id])[event.event_id]
-        prior = self._lifecycle.supersede_prior(event, row.seq, draining=draining)
+        prior = self._lifecycle.supersede_prior(event, row.seq)
         if prior is None:
             return Coalesced(event, CoalesceOutcome.APPENDED)
         prior_id, replaced = prior

@@ -42,12 +42,10 @@ class Ingest:
     """Applies the configured retention policy to incoming events."""
 
     def __init__(self, journal: Journal, config: EventSyncConfig | None = None, *,
-                 spill: Callable[[Event], None] | None = None,
-                 draining: Callable[[], bool] = lambda: False) -> None:
+                 spill: Callable[[Event], None] | None = None) -> None:
         self.journal = journal
         self.config = config or EventSyncConfig()
         self._spill = spill
-        self._draining = draining
         self._audit: AuditLog | None = None
 
     def append(self, data: dict[str, Any]) -> Event | None:
@@ -109,7 +107,7 @@ class Ingest:
         if config.retention:
             if event.event_type in config.coalesce_types:
                 coalescer = Coalescer(self.journal, config.coalesce_types)
-                return coalescer.append(data, draining=self._draining()).event
+                return coalescer.append(data).event
             return self.journal.append_event(data)
         if config.delivers:
             return self._enqueue(event)

@@ -77,10 +77,11 @@ _PIN = "UPDATE journal_pin SET seq = ? WHERE id = 1 AND seq < ?"
 
 
 def pin_through(conn: sqlite3.Connection, seq: int) -> None:
-    """Record, inside the caller's transaction, that events up to `seq` reached a target.
+    """Record, inside the caller's transaction, that events up to `seq` were handed to a target.
 
-    Delivery calls this whenever it records outcomes, so the journal knows which events may no
-    longer change (coalescing only rewrites an event above the pin) without importing delivery.
+    Delivery calls this in the transaction that selects a batch, before posting it, so the
+    journal knows which events may no longer change (coalescing only rewrites an event above the
+    pin) without importing delivery.
     """
     conn.execute(_PIN, (seq, seq))
 

@@ -167,19 +167,20 @@ class JournalLifecycle:
             )
             return cur.rowcount == 1
 
-    def supersede_prior(self, event: Event, seq: int, *, draining: bool
-                        ) -> tuple[str, bool] | None:
+    def supersede_prior(self, event: Event, seq: int) -> tuple[str, bool] | None:
         """Mark the newest older live event of `event`'s type and aggregate superseded by `seq`.
 
         The mark lives in its own table, so the prior's journal row is not touched. Its payload
-        is dropped too (a replacement) only if delivery never pinned it and no drain may be
-        posting it. Returns `(prior event_id, replaced)`, or None when there was none.
+        is dropped too (a replacement) only if delivery has not pinned it: a drain pins a batch
+        in the same write-locked transaction that selects it, so either this runs first and the
+        drain never reads the old payload, or the pin is there and the payload stays as posted.
+        Returns `(prior event_id, replaced)`, or None when there was none.
         """
         with self.store.transaction() as conn:
             prior = conn.execute(_PRIOR, (event.event_type, event.aggregate_id, seq)).fetchone()
             if prior is None:
                 return None
-            replace = not draining and conn.execute(_PINNED, (prior[0],)).fetchone() is None
+            replace = conn.execute(_PINNED, (prior[0],)).fetchone() is None
             conn.execute("INSERT INTO journal_superseded (seq, by_seq) VALUES (?, ?)",
                          (prior[0], seq))
             if replace:
