@@ -167,6 +167,20 @@ def test_retry_all_keeps_every_row_and_reselects_everything(spine: Spine) -> Non
     assert [item.new for item in batch.items] == [False] * 4 + [True]
 
 
+@pytest.mark.parametrize("status", ["success", "duplicate"])
+def test_a_re_post_after_retry_all_settles_the_rows(spine: Spine, status: str) -> None:
+    """Delivered rows made due again are updated by the re-post (the one-statement path for
+    delivered outcomes included), so they are not selected for ever after."""
+    spine.append(3)
+    attempt(spine, 1, "success")
+    assert spine.ledger.retry_all(1) == 3
+    again = spine.select(1)
+    spine.ledger.record(1, again, results(again, status))
+    assert {(r["state"], r["attempts"], r["next_attempt_at"]) for r in spine.rows(1).values()} \
+        == {(status, 2, None)}
+    assert spine.select(1).items == []
+
+
 def test_forget_reselects_everything(spine: Spine) -> None:
     events = spine.append(5)
     for status in ("success", "duplicate", "failed_permanent", "failed_transient"):

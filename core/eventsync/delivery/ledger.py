@@ -127,7 +127,7 @@ ON CONFLICT (target_id, seq) DO UPDATE SET
     last_attempt_at = excluded.last_attempt_at,
     next_attempt_at = NULL,
     delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at)
-WHERE deliveries.state NOT IN ('success', 'duplicate')
+WHERE deliveries.state NOT IN ('success', 'duplicate') OR deliveries.next_attempt_at IS NOT NULL
 """
 _SUCCESS = DeliveryStatus.SUCCESS
 _DUPLICATE = DeliveryStatus.DUPLICATE
