@@ -139,7 +139,9 @@ class Plugins:
         for impl in self.pm.hook.register_commands.get_hookimpls():
             try:
                 impl.function(cli=cli)
-            except Exception as exc:  # a plugin's bug must not take the CLI down
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a plugin's bug (even sys.exit) must not end the CLI
                 plugin = self._owner.get(impl.plugin_name, impl.plugin_name)
                 self._fail(plugin, f"register_commands failed: {_describe(exc)}")
 
@@ -174,7 +176,9 @@ class Plugins:
     def _load_one(self, dist: str, ep: md.EntryPoint) -> None:
         try:
             module = ep.load()
-        except Exception as exc:  # an import error in a plugin is the plugin's problem
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an import error, or sys.exit() at import: the plugin's
             self.infos[dist] = PluginInfo(dist, _version(dist), builtin=False)
             self._fail(dist, f"failed to load: {_describe(exc)}")
             return
@@ -213,7 +217,9 @@ class Plugins:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:  # report and keep every other plugin working
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # report and keep every other plugin working
                 self._fail(plugin, f"{REGISTRY_HOOKS[kind]} failed: {_describe(exc)}")
 
     def _add(self, kind: str, item: Any, plugin: str) -> None:
@@ -222,16 +228,21 @@ class Plugins:
         if existing is not None and existing.plugin != plugin:
             label = kind.rstrip("s").replace("_", " ")
             message = (f"{label} {key!r} is registered by both {existing.plugin} and {plugin};"
-                       " uninstall one of them")
+                       f" uninstall one of the two (eventsync plugins uninstall "
+                       f"{existing.plugin}, or {plugin})")
             self.conflicts[kind][key] = message
+            self._mark(existing.plugin, message)  # both rows of `eventsync plugins` say so
             self._fail(plugin, message)
             return
         self.registries[kind][key] = Registered(item, plugin)
         getattr(self.infos[plugin], kind).append(key)
 
-    def _fail(self, plugin: str, message: str) -> None:
+    def _mark(self, plugin: str, message: str) -> None:
         info = self.infos.setdefault(plugin, PluginInfo(plugin, _version(plugin), builtin=False))
         info.error = message if info.error is None else f"{info.error}; {message}"
+
+    def _fail(self, plugin: str, message: str) -> None:
+        self._mark(plugin, message)
         if self.strict:
             raise PluginError(f"plugin {plugin}: {message}")
         self._warn(f"warning: plugin {plugin} {message}" if message.startswith("failed")

@@ -179,8 +179,10 @@ def _target_problems(target: Target, config: EventSyncConfig, plugins: Any,
     try:
         cls = plugins.receiver_class(target.type)
     except EventSyncError as exc:
-        problems.append(Problem(f"target {target.name!r}: {exc}",
-                                f"eventsync plugins install eventsync-{target.type}"))
+        fix = (f"eventsync plugins install eventsync-{target.type}"
+               if target.type not in plugins.receiver_types()
+               else "eventsync plugins; then eventsync plugins uninstall one of the two")
+        problems.append(Problem(f"target {target.name!r}: {exc}", fix))
         return problems
     if check_gate:
         problems.extend(_gate_problems(cls, target))
