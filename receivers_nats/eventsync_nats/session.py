@@ -70,6 +70,7 @@ class Session:
     acks: Any = None
     _auth_error: str | None = None
     _connecting: Any = None
+    _refused: bool = False
     _reconnected: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -97,6 +98,9 @@ class Session:
             await self.close()
             if self._auth_error is not None:
                 raise Unreachable(self._auth_error, auth=True) from None
+            if self._refused:
+                raise Unreachable(f"cannot connect to {self.options.server}: connection "
+                                  "refused") from None
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise Unreachable(f"cannot connect to {self.options.server}: "
@@ -219,12 +223,18 @@ class Session:
                 + len("Nats-Expected-Stream: \r\n") + len(self.options.stream))
 
     async def _on_error(self, error: Exception) -> None:
+        """While connecting, a refused connection or refused credentials end the attempt at
+        once: retrying for the whole budget would only make an offline drain slow."""
         if isinstance(error, nats.errors.AuthorizationError) or (
                 "authorization violation" in str(error).lower()):
             self._auth_error = (f"{self.options.server} refused the credentials "
                                 "(authorization violation)")
-            if self._connecting is not None:
-                self._connecting.cancel()  # retrying the same credentials cannot help
+        elif isinstance(error, ConnectionRefusedError) and self._connecting is not None:
+            self._refused = True
+        else:
+            return
+        if self._connecting is not None:
+            self._connecting.cancel()
 
     async def _on_reconnected(self) -> None:
         self._reconnected.set()

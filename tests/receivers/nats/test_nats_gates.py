@@ -189,7 +189,7 @@ def test_an_unreachable_server_stops_the_drain_as_unreachable(cli, nats_server, 
     assert result.code == 3, result.err  # stopped early, events still due: not a closed gate
     assert _one_line_error(result) == (
         f"eventsync: error: js: stopped early (target unreachable: cannot connect to "
-        f"{server.url}: timed out); 2 events remain due")
+        f"{server.url}: connection refused); 2 events remain due")
     assert "3 attempted, 0 delivered, 0 duplicate, 3 retrying" in result.out
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 
 from nats_helpers import add_target, import_events, wait_until
 
-EVENTS = 20_000
+EVENTS = 10_000
 BATCH = 250
 
 
