@@ -33,6 +33,8 @@ from eventsync.version import __version__ as __version__
 
 _LAZY = {
     "OfflineQueue": "eventsync.queue.offline_queue",
+    "MAX_QUEUE_SIZE": "eventsync.queue.offline_queue",
+    "QueueStats": "eventsync.queue.offline_queue",
     "build_queue_scope": "eventsync.queue.scope",
     "default_queue_db_path": "eventsync.queue.scope",
     "WorkQueue": "eventsync.work.queue",

@@ -147,7 +147,7 @@ class EventSyncConfig:
     batch_size: int = 500
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 300.0
-    max_queue_size: int = 10_000
+    max_queue_size: int = 100_000  # spec-kitty's eviction cap ([sync] max_queue_size)
     coalesce_types: tuple[str, ...] = ()
     gc_policy: str = "keep-all"
     gc_older_than: str | None = None

@@ -46,7 +46,16 @@ class AuthorityError(EventSyncError):
 
 
 class OfflineQueueFull(EventSyncError):
-    """A strict append hit the bounded offline queue's cap; nothing was written."""
+    """A strict append hit the bounded offline queue's cap; nothing was written.
+
+    `cap` and `current` are spec-kitty's attributes, so a caller written for spec-kitty's
+    OfflineQueue can tell the operator how full the queue is.
+    """
+
+    def __init__(self, message: str | None = None, *, cap: int = 0, current: int = 0) -> None:
+        super().__init__(message or f"offline queue at capacity ({current}/{cap})")
+        self.cap = cap
+        self.current = current
 
 
 class MigrationError(EventSyncError):

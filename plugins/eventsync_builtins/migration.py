@@ -4,12 +4,18 @@ A source finds its files (`discover`), may say which server scope a file belongs
 (`scope_digest`), and reads records (`read`); the core validates, de-duplicates, records
 provenance and writes. Sources never modify what they read: queue files are opened read-only.
 See docs/lifecycle.md for the interface.
+
+Queue files are spec-kitty's (SPEC-KITTY-COMPAT.md §2): a home holds `queue.db` (no scope,
+unless `active_queue_scope` names one) and `queues/queue-<16 or 64 hex>.db`; the `queue` table
+keeps the full envelope in `data` (S1 and S2 alike). eventsync's earlier layout (`aggregate_id`
+and `payload` columns) is still read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
 import re
 import sqlite3
@@ -21,6 +27,7 @@ from typing import Any, TextIO
 import eventsync
 
 _QUEUE_NAME = re.compile(r"^queue(?:-(.+))?\.db$")
+ACTIVE_SCOPE = "active_queue_scope"
 _DIGEST = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{64})$")
 QUEUES_DIR = "queues"
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
@@ -44,9 +51,12 @@ class OfflineQueueFiles:
         return [path] if path.suffix == ".db" else []
 
     def scope_digest(self, file: Path) -> str | None:
-        """The digest in `queue-<digest>.db`; None for `queue.db` or any other name."""
+        """The digest in `queue-<digest>.db`; for `queue.db`, the digest of the scope its home's
+        `active_queue_scope` names; None when the file's scope cannot be known."""
         match = _QUEUE_NAME.match(file.name)
-        digest = match.group(1).lower() if match and match.group(1) else None
+        if match and match.group(1) is None:
+            return _active_scope_digest(file.parent)
+        digest = match.group(1).lower() if match else None
         return digest if digest and _DIGEST.match(digest) else None
 
     def read(self, file: Path) -> Iterator[tuple[str, Any]]:
@@ -72,10 +82,28 @@ def _open_read_only(file: Path) -> sqlite3.Connection:
     return conn
 
 
-def _queue_rows(conn: sqlite3.Connection, file: Path) -> list[tuple[Any, dict[str, Any]]]:
+def _active_scope_digest(home: Path) -> str | None:
+    """`active_queue_scope` holds the un-hashed scope (spec-kitty ≤3.2.5, stripped on read):
+    its 16-hex file digest. A value that already is a digest is taken as it is."""
+    try:
+        scope = (home / ACTIVE_SCOPE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not scope:
+        return None
+    if _DIGEST.match(scope.lower()):
+        return scope.lower()
+    return hashlib.sha256(scope.encode("utf-8")).hexdigest()[:16]
+
+
+def _queue_rows(conn: sqlite3.Connection, file: Path) -> list[tuple[Any, Any]]:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
     if not columns:
         raise eventsync.MigrationError(f"{file.name} has no queue table")
+    if {"event_id", "data"} <= columns:
+        order = "timestamp, id" if "timestamp" in columns else "id"
+        cur = conn.execute(f"SELECT id, event_id, data FROM queue ORDER BY {order}")
+        return [(row_id, {"event_id": event_id, "data": data}) for row_id, event_id, data in cur]
     missing = [name for name in _REQUIRED if name not in columns]
     if missing:
         raise eventsync.MigrationError(
@@ -86,8 +114,23 @@ def _queue_rows(conn: sqlite3.Connection, file: Path) -> list[tuple[Any, dict[st
     return [(row[0], dict(zip(wanted, row[1:], strict=True))) for row in cur]
 
 
+def _envelope(data: dict[str, Any]) -> Any:
+    """spec-kitty's row: `data` is the whole envelope; its `event_id` column is the id kept."""
+    try:
+        envelope = json.loads(data["data"])
+    except (TypeError, ValueError, RecursionError) as exc:
+        return eventsync.InvalidEvent(f"data is not valid JSON ({exc})")
+    if not isinstance(envelope, dict):
+        return eventsync.InvalidEvent("data is not a JSON object")
+    if envelope.get("event_id") is None and isinstance(data["event_id"], str):
+        envelope["event_id"] = data["event_id"]
+    return envelope
+
+
 def _row_event(data: dict[str, Any]) -> Any:
     """The row's stored event JSON when it has one, else the event rebuilt from its columns."""
+    if "data" in data:
+        return _envelope(data)
     body = data.get("body")
     if body is not None:
         try:

@@ -183,8 +183,8 @@ def test_damaged_rows_are_reported_and_the_rest_of_the_file_moves(cli, home):
     home.mkdir(parents=True, exist_ok=True)
     path = write_queue(home / "queue.db", [event(), event()])
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO queue (event_id, event_type, aggregate_id, payload, timestamp)"
-                 " VALUES ('01HZZZZZZZZZZZZZZZZZZZZZZZ', 'X', 'WP9', '{broken', 'now')")
+    conn.execute("INSERT INTO queue (event_id, event_type, data, timestamp)"
+                 " VALUES ('01HZZZZZZZZZZZZZZZZZZZZZZZ', 'X', '{broken', 2000000000)")
     conn.commit()
     conn.close()
 
@@ -193,7 +193,7 @@ def test_damaged_rows_are_reported_and_the_rest_of_the_file_moves(cli, home):
     assert res.code == 1
     report = res.json()["files"][0]
     assert report["imported"] == 2 and report["status"] == "incomplete"
-    assert report["damaged"][0].startswith("row 3: payload is not valid JSON")
+    assert report["damaged"][0].startswith("row 3: data is not valid JSON")
     assert path.exists()
 
 

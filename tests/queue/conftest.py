@@ -15,6 +15,14 @@ from eventsync.queue.offline_queue import OfflineQueue
 _serial = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def audit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Evictions audit into the eventsync home: keep it in tmp_path, never the user's."""
+    path = tmp_path / "eventsync-home"
+    monkeypatch.setenv("EVENTSYNC_HOME", str(path))
+    return path
+
+
 @pytest.fixture
 def qpath(tmp_path: Path) -> Path:
     return tmp_path / "queue.db"

@@ -115,7 +115,7 @@ def test_eviction_keeps_exactly_the_cap(queue: OfflineQueue, make_event, disk, c
     ids = fill(queue, make_event, 8)
     assert queue.size() == 5 == len(disk(queue.path))
     assert [eid for (eid,) in disk(queue.path)] == ids[3:]
-    lines = capfd.readouterr().err.splitlines()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "evicted" in line]
     assert len(lines) == 3
     assert all("evicted 1 " in line and str(queue.path) in line for line in lines)
 
@@ -127,7 +127,7 @@ def test_eviction_after_lowering_the_cap_warns_once(qpath: Path, make_event, dis
         newest = fill(small, make_event, 1)
         assert small.size() == 4
     assert [eid for (eid,) in disk(qpath)] == [*ids[7:], *newest]
-    lines = capfd.readouterr().err.splitlines()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "evicted" in line]
     assert len(lines) == 1 and "evicted 7 " in lines[0] and str(qpath) in lines[0]
 
 
@@ -179,7 +179,7 @@ def test_process_batch_results_subtracts_what_went(queue: OfflineQueue, make_eve
     ])
     assert removed == 2
     assert queue.size() == 2
-    assert disk(queue.path, "event_id, retry_count") == [(ids[1], 1), (ids[2], 0)]
+    assert disk(queue.path, "event_id, retry_count") == [(ids[1], 0), (ids[2], 0)]
 
 
 # -- strict append ---------------------------------------------------------------------------
@@ -187,8 +187,9 @@ def test_process_batch_results_subtracts_what_went(queue: OfflineQueue, make_eve
 
 def test_append_at_cap_raises_and_writes_nothing(queue: OfflineQueue, make_event, disk, capfd):
     ids = fill(queue, make_event, 5)
-    with pytest.raises(OfflineQueueFull, match="full"):
+    with pytest.raises(OfflineQueueFull, match="at its cap") as caught:
         queue.append(make_event())
+    assert (caught.value.cap, caught.value.current) == (5, 5)
     assert queue.size() == 5
     assert [eid for (eid,) in disk(queue.path)] == ids
     assert capfd.readouterr().err == ""
@@ -275,7 +276,7 @@ def test_event_round_trips_exactly(queue: OfflineQueue, make_event, disk):
     queue.queue_event(given)
     (stored,) = queue.peek(1)
     assert stored == given and stored.to_json() == given.to_json()
-    assert disk(queue.path, "body") == [(given.to_json(),)]
+    assert disk(queue.path, "data") == [(given.to_json(),)]
     assert Event.from_json(given.to_json()) == stored
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ def queued(queue: OfflineQueue, make_event, n: int) -> list[str]:
 
 @pytest.mark.parametrize("status, removed, retries", [
     ("success", 1, None), ("duplicate", 1, None), ("failed_permanent", 1, None),
-    ("rejected", 0, 1), ("failed_transient", 0, 1), ("pending", 0, 1),
+    ("rejected", 0, 1), ("failed_transient", 0, 0), ("pending", 0, 0),
 ])
 def test_each_status_deletes_or_retries(queue, make_event, disk, status, removed, retries):
     (event_id,) = queued(queue, make_event, 1)
@@ -33,10 +34,17 @@ def test_each_status_deletes_or_retries(queue, make_event, disk, status, removed
 def test_malformed_results_write_nothing(queue, make_event, disk):
     ids = queued(queue, make_event, 2)
     before = disk(queue.path, "*")
-    for bad in ({"event_id": ids[0], "status": "great"}, {"status": "success"}, ("x", "y")):
+    for bad in ({"status": "success"}, {"event_id": ids[0]}, ("x", "y")):
         with pytest.raises(InvalidEvent):
             queue.process_batch_results([DeliveryResult(ids[1], "success"), bad])
     assert disk(queue.path, "*") == before and queue.size() == 2
+
+
+def test_an_unknown_status_word_leaves_the_row_alone_as_spec_kitty_does(queue, make_event,
+                                                                        disk):
+    ids = queued(queue, make_event, 1)
+    assert queue.process_batch_results([{"event_id": ids[0], "status": "great"}]) == 0
+    assert disk(queue.path, "retry_count") == [(0,)]
 
 
 def test_peek_and_drain_are_oldest_first_and_keep_rows(queue, make_event):
@@ -78,8 +86,17 @@ def test_drain_to_file_writes_json_lines_then_clears(queue, make_event, tmp_path
     assert queue.size() == 0 and queue.peek(10) == []
 
 
+def test_drain_to_file_creates_parent_folders(queue, make_event, tmp_path: Path):
+    ids = queued(queue, make_event, 2)
+    out = tmp_path / "overflow" / "deep" / "out.jsonl"
+    assert queue.drain_to_file(out) == 2
+    assert [json.loads(line)["event_id"] for line in out.read_text().splitlines()] == ids
+
+
 def test_drain_to_unwritable_path_keeps_the_queue(queue, make_event, tmp_path: Path, disk):
     queued(queue, make_event, 2)
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "missing" / "out.jsonl").mkdir()  # a folder where the file should go
     with pytest.raises(StorageError, match="cannot write"):
         queue.drain_to_file(tmp_path / "missing" / "out.jsonl")
     assert queue.size() == 2 == len(disk(queue.path))
@@ -122,7 +139,9 @@ def drain_once(queue: OfflineQueue, receiver: FlakyReceiver, batch: int = 2) -> 
 
 
 def test_source_delivers_then_forgets(qpath: Path, make_event, disk):
-    with OfflineQueue(qpath, max_retries=2) as queue:
+    """Delivered rows go; a transient failure or a missing answer leaves the row untouched
+    (spec-kitty 3.2.x: an outage is not the event's fault), offered again by the next drain."""
+    with OfflineQueue(qpath) as queue:
         modes = ["ok", "fail", "ok", "silent", "ok"]
         for mode in modes:
             queue.queue_event(make_event(mode=mode))
@@ -130,12 +149,12 @@ def test_source_delivers_then_forgets(qpath: Path, make_event, disk):
         receiver = FlakyReceiver(Target("t", "flaky", "http://localhost"))
         assert drain_once(queue, receiver) == 3
         assert receiver.received == ids
-        assert disk(qpath, "event_id, retry_count") == [(ids[1], 1), (ids[3], 1)]
+        assert disk(qpath, "event_id, retry_count") == [(ids[1], 0), (ids[3], 0)]
         for _ in range(3):
             assert drain_once(queue, receiver) == 0
-        assert queue.size() == 2 and queue.peek(10) == []
-        assert receiver.received[5:] == [ids[1], ids[3]] * 2
-        assert disk(qpath, "retry_count") == [(3,), (3,)]
+        assert queue.size() == 2
+        assert receiver.received[5:] == [ids[1], ids[3]] * 3
+        assert disk(qpath, "retry_count") == [(0,), (0,)]
 
 
 def test_source_is_bounded_when_it_starts(queue, make_event):

@@ -30,6 +30,9 @@ REVIEWED: dict[tuple[str, str], str] = {
     ("core/eventsync/journal/lifecycle.py", "marks"): PLACEHOLDERS,
     ("core/eventsync/maintenance/migrate.py", "columns"): "a local literal list of column names",
     (OQ, "marks"): PLACEHOLDERS,
+    ("core/eventsync/queue/queue_file.py", "_EARLIER"): CONSTANT,
+    ("core/eventsync/queue/queue_file.py", "', '.join(wanted)"):
+        "column names from a literal tuple, filtered by the file's columns",
     (OQ, "QUEUE_FORMAT"): "an int constant (user_version)",
     (OQ, "name"): "column name from the constant _ADDED_COLUMNS",
     (OQ, "declaration"): "type from the constant _ADDED_COLUMNS",

@@ -9,7 +9,13 @@ import click
 from eventsync.cli.context import app, emit_json
 from eventsync.cli.progress import progress
 from eventsync.errors import MigrationError
-from eventsync.maintenance.migrate import UNRECOVERABLE_NOTE, FileReport, MigrationReport, Migrator
+from eventsync.maintenance.migrate import (
+    UNKNOWN_ROUTE,
+    UNRECOVERABLE_NOTE,
+    FileReport,
+    MigrationReport,
+    Migrator,
+)
 
 
 @click.command("migrate")
@@ -23,19 +29,32 @@ from eventsync.maintenance.migrate import UNRECOVERABLE_NOTE, FileReport, Migrat
               help="Settle a conflict (its id, or its event id) with --keep.")
 @click.option("--keep", type=click.Choice(["journal", "source"]), default=None,
               help="With --resolve: which version of the event to keep.")
+@click.option("--attach", "attach", default=None, metavar="unknown",
+              help="Give the events migrated without a matching target (`unknown`) to --to.")
+@click.option("--to", "attach_to", default=None, metavar="TARGET",
+              help="With --attach: the target whose scope they belong to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def migrate(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: bool, cleanup: bool,
-            resolve_id: str | None, keep: str | None, as_json: bool) -> None:
-    """Move events from legacy queue files (queue.db, queue-<digest>.db) and JSON Lines
-    archives in PATHS (default: the eventsync home) into the journal.
+            resolve_id: str | None, keep: str | None, attach: str | None,
+            attach_to: str | None, as_json: bool) -> None:
+    """Move events from legacy queue files (a spec-kitty home: queue.db and
+    queues/queue-<digest>.db) and JSON Lines archives in PATHS (default: the eventsync home)
+    into the journal, read-only, ids kept.
 
-    Re-running is idempotent. Exits 1 while anything is left behind: an open conflict, an
-    unreadable file or damaged records.
+    A queue file's events are due only for the target(s) of its scope; a file no target
+    matches goes to `unknown` (due nowhere) until `--attach unknown --to TARGET`. Re-running
+    is idempotent. Exits 1 while anything is left behind: an open conflict, an unreadable file
+    or damaged records.
     """
     ctx = app()
     if (resolve_id is None) != (keep is None):
         raise MigrationError("--resolve ID and --keep journal|source go together")
+    if (attach is None) != (attach_to is None):
+        raise MigrationError("--attach unknown and --to TARGET go together")
     migrator = Migrator(ctx.store, ctx.plugins, ctx.journal)
+    if attach is not None and attach_to is not None:
+        _attach(migrator, attach, attach_to, as_json)
+        return
     if resolve_id is not None and keep is not None:
         result = migrator.resolve(resolve_id, keep)
         if as_json:
@@ -57,6 +76,17 @@ def migrate(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: bool, cl
         click.get_current_context().exit(1)
 
 
+def _attach(migrator: Migrator, route: str, target: str, as_json: bool) -> None:
+    if route != UNKNOWN_ROUTE:
+        raise MigrationError(f"--attach takes {UNKNOWN_ROUTE!r}, not {route!r}")
+    result = migrator.attach(route, target)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"attached {result['attached']} event(s) from {route} to target "
+                   f"{result['to']} (due for: {', '.join(result['targets'])})")
+
+
 def _print_report(report: MigrationReport, cleanup: bool) -> None:
     if report.dry_run:
         click.echo("dry run: nothing is written; the plan:")
@@ -76,6 +106,9 @@ def _print_report(report: MigrationReport, cleanup: bool) -> None:
 
 def _print_file(file: FileReport, would_clean: bool) -> None:
     click.echo(f"{file.path} [{file.source}] -> target {file.target}: {file.status.value}")
+    if file.target == UNKNOWN_ROUTE:
+        click.echo("    no registered target has this file's scope: its events are due nowhere"
+                   " until `eventsync sync migrate --attach unknown --to TARGET`")
     if file.error:
         click.echo(f"    {file.error}")
     data = file.to_dict()

@@ -91,6 +91,11 @@ AND (j.scope_user IS NULL OR ? IS NULL OR j.scope_user = ?)
 _SELECT_NEW = _SELECT_NEW.format(live=_LIVE, scope=_SCOPE_RULE)
 _COUNT_NEW = (f"SELECT COUNT(*) FROM journal j WHERE j.seq > ? AND j.body IS NOT NULL"
               f" AND ({_LIVE}) AND ({_SCOPE_RULE})")
+_MAKE_DUE = (
+    "INSERT INTO deliveries (target_id, seq, state, attempts, detail, first_attempt_at,"
+    " last_attempt_at, next_attempt_at) VALUES (?, ?, 'pending', 0, 'attached by sync migrate',"
+    " ?, ?, ?) ON CONFLICT (target_id, seq) DO NOTHING"
+)
 _MOVE_CURSOR = ("INSERT INTO cursors (target_id, seq) VALUES (?, ?) ON CONFLICT (target_id)"
                 " DO UPDATE SET seq = MAX(seq, excluded.seq)")
 _HISTORY = (
@@ -246,6 +251,17 @@ class Ledger:
         """Due retries first (oldest due), then never-attempted events, from `after` (default:
         the cursor); the batch is pinned before it is returned (see `advance`)."""
         return self.advance(target_id, (), limit, due_by=due_by, up_to=up_to, after=after)
+
+    @staticmethod
+    def make_due(conn: Any, target_id: int, seqs: Iterable[int], cursor: int) -> int:
+        """Inside the caller's transaction, make events this target's cursor already passed
+        due now (`sync migrate --attach`: they were nobody's until then); events after the
+        cursor are selected anyway. Returns how many rows were added."""
+        now = _now_ms()
+        rows = [(target_id, seq, now, now, now) for seq in seqs if seq <= cursor]
+        before = conn.total_changes
+        conn.executemany(_MAKE_DUE, rows)
+        return conn.total_changes - before
 
     def record(self, target_id: int, batch: Batch, results: Iterable[DeliveryResult]) -> None:
         """Write every outcome of one attempt and move the cursor, in one transaction."""

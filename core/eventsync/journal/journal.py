@@ -86,6 +86,15 @@ def pin_through(conn: sqlite3.Connection, seq: int) -> None:
     conn.execute(_PIN, (seq, seq))
 
 
+def reroute(conn: sqlite3.Connection, old: str, new: str) -> list[int]:
+    """Give every event routed `old` the route `new`, inside the caller's transaction; returns
+    their seqs. The operator's `sync migrate --attach`: the one change a route ever sees."""
+    seqs = [row[0] for row in conn.execute(
+        "SELECT seq FROM journal WHERE route = ? ORDER BY seq", (old,))]
+    conn.execute("UPDATE journal SET route = ? WHERE route = ?", (new, old))
+    return seqs
+
+
 _INSERT = (
     "INSERT INTO journal (event_id, event_type, aggregate_id, family, body, body_bytes,"
     " appended_at, scope_team, scope_user, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -30,12 +30,13 @@ from eventsync.delivery.ledger import Ledger
 from eventsync.delivery.targets import TargetRegistry
 from eventsync.errors import EventSyncError, InvalidEvent, MigrationError
 from eventsync.events import Event, build_event
-from eventsync.journal.journal import Journal
+from eventsync.journal.journal import UNKNOWN_ROUTE, Journal, reroute
 from eventsync.journal.lifecycle import JournalLifecycle, StoredRow
 from eventsync.plugins import Plugins
 from eventsync.store import Schema, Store
 
-UNKNOWN_TARGET = "unknown"
+UNKNOWN_TARGET = UNKNOWN_ROUTE
+ALL_TARGETS = "*"
 MIGRATED_SUFFIX = ".migrated"
 UNRECOVERABLE_NOTE = ("only payloads still queued move: events the old queue already delivered "
                       "and deleted cannot be recovered")
@@ -109,10 +110,22 @@ class SourceFile:
     reader: Any
     scope_digest: str | None
     targets: tuple[str, ...]
+    scoped: bool = False
 
     @property
     def target(self) -> str:
-        return ",".join(self.targets) if self.targets else UNKNOWN_TARGET
+        if self.targets:
+            return ",".join(self.targets)
+        return UNKNOWN_TARGET if self.scoped else ALL_TARGETS
+
+    @property
+    def route(self) -> str | None:
+        """What the file's new events are due for: its scope digest when a target has that
+        scope, `unknown` (nobody, until attached) when none has or its scope is unknowable,
+        and None (every target, as for any event) for an unscoped source such as an archive."""
+        if not self.scoped:
+            return None
+        return self.scope_digest if self.targets else UNKNOWN_ROUTE
 
 
 @dataclass
@@ -246,6 +259,26 @@ class Migrator:
         return {"id": conflict_id, "event_id": event_id, "source_file": source_file,
                 "kept": keep, "open_conflicts": len(self.unresolved())}
 
+    def attach(self, route: str, target_name: str) -> dict[str, Any]:
+        """Give the events of `route` (normally `unknown`) to one target's scope, in one
+        transaction: they become due for it (and for any target of the same scope), including
+        those its cursor already passed, and their provenance names it."""
+        target = TargetRegistry(self.store).get(target_name)
+        scope = target_scope(target)
+        new_route = scope.digests[0]
+        peers = [t for t in TargetRegistry(self.store).list()
+                 if new_route in target_scope(t).digests]
+        ledger = Ledger(self.store)
+        cursors = {t.id: ledger.cursor(t.id) for t in peers if t.id is not None}
+        with self.store.transaction() as conn:
+            seqs = reroute(conn, route, new_route)
+            for target_id, cursor in cursors.items():
+                Ledger.make_due(conn, target_id, seqs, cursor)
+            conn.execute("UPDATE migration_provenance SET target = ?, scope_digest = ?"
+                         " WHERE target = ?", (target.name, new_route, route))
+        return {"attached": len(seqs), "from": route, "to": target.name,
+                "scope_digest": new_route, "targets": sorted(t.name for t in peers)}
+
     def _target_digests(self) -> dict[str, list[str]]:
         digests: dict[str, list[str]] = {}
         for target in TargetRegistry(self.store).list():
@@ -306,7 +339,7 @@ class Migrator:
         """Events first, then provenance and conflicts in one transaction, then the audit."""
         new = plan.events(Outcome.IMPORTED)
         if new:
-            self.journal.ingest(new)
+            self.journal.ingest(new, route=file.route)
         missed = self.lifecycle.restore(plan.events(Outcome.RESTORED))
         if missed:
             raise MigrationError(f"event {missed[0]} changed during migration; run again")
@@ -443,7 +476,7 @@ def _source_file(path: Path, name: str, reader: Any, digests: dict[str, list[str
     scope = getattr(reader, "scope_digest", None)
     digest = scope(path) if callable(scope) else None
     targets = tuple(sorted(digests.get(digest, ()))) if digest else ()
-    return SourceFile(path, name, reader, digest, targets)
+    return SourceFile(path, name, reader, digest, targets, scoped=callable(scope))
 
 
 def _target_names(store: Store, target_ids: list[int]) -> str:

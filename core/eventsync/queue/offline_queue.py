@@ -1,11 +1,18 @@
-"""The bounded offline queue: retention off, deliver then forget.
+"""The bounded offline queue: retention off, deliver then forget, in spec-kitty's own file format.
 
-Some operators want a capped disk footprint instead of a retained journal. For them events wait
-in a standalone SQLite file (`queue.db`, or `queue-<digest>.db` per server scope), one row per
-event, deleted once a receiver has terminally answered for it. At the cap the oldest rows are
-evicted (or a strict `append` refuses), and a coalescible event replaces its still-queued
-predecessor in place. These files are also what `sync migrate` reads, so the file name rule and
-the table layout are a contract (docs/offline-queue.md).
+eventsync replaces spec-kitty's offline queue, so the file IS spec-kitty's (2.1.0-3.2.5, schema
+S2; SPEC-KITTY-COMPAT.md §2): one `queue` table whose `data` is the full event envelope and
+whose `timestamp` is the enqueue time in Unix seconds. Either program opens, counts and drains
+a file the other wrote. An S1 file (no `coalesce_key`) is upgraded in place with ADD COLUMN,
+as spec-kitty does; a file in eventsync's earlier layout is converted once.
+
+Semantics are spec-kitty 3.2.x's: FIFO eviction at `max_queue_size` (100,000) for
+`queue_event`, a strict `append` cap (10,000) that raises `OfflineQueueFull`, a queued
+duplicate `event_id` replaced, decision events never queued, MissionDossier coalescing, and
+`process_batch_results` that deletes on success / duplicate / failed_permanent, bumps
+`retry_count` on rejected and leaves every other status alone (an outage never strands or
+poisons an event). Unlike spec-kitty, an evicted teamspace-family event is audited: it was not
+discardable, so the operator must be able to see that it went.
 
 The cap check must not cost a `SELECT COUNT(*)` per enqueue, whose price grows with the fill
 level. The queue keeps the row count in memory, loaded once, adjusted only after a commit
@@ -16,87 +23,88 @@ to the file since we last looked: a second writer costs one recount, never a wro
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
-import re
 import sqlite3
 import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from eventsync.config import EventSyncConfig
 from eventsync.errors import ConfigError, InvalidEvent, OfflineQueueFull, StorageError
 from eventsync.events import Event, build_event
-from eventsync.home import open_private
+from eventsync.queue.queue_file import (
+    ALL_ROWS,
+    COUNT,
+    lenient_text,
+    migrate_file,
+    transaction,
+    write_lines,
+)
 from eventsync.queue.scope import build_queue_scope, default_queue_db_path
+from eventsync.queue.spec_kitty_rules import (
+    DEFAULT_COALESCE_TYPES,
+    NEVER_QUEUED,
+    SPEC_KITTY_COALESCING,
+    EvictionAudit,
+    blocked_reason,
+    evicted_record,
+    projects_of,
+    spec_kitty_coalesce_key,
+)
 from eventsync.receivers import DeliveryResult, DeliveryStatus, Target
-from eventsync.store import connect, describe_sqlite_error, sqlite_errors
+from eventsync.store import connect, sqlite_errors
 
-QUEUE_FORMAT = 1
-DEFAULT_MAX_QUEUE_SIZE = 10_000
-DEFAULT_MAX_RETRIES = 5
+MAX_QUEUE_SIZE = 100_000
+STRICT_CAP = 10_000
 _CHUNK = 500
-_EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
-
-_CREATE = """
-CREATE TABLE queue (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
-    event_type   TEXT NOT NULL,
-    aggregate_id TEXT NOT NULL,
-    payload      TEXT NOT NULL,
-    timestamp    TEXT NOT NULL,
-    retry_count  INTEGER NOT NULL DEFAULT 0,
-    coalesce_key TEXT,
-    body         TEXT,
-    project_id   TEXT
-)
-"""
-_LEGACY_REQUIRED = frozenset({"event_id", "event_type", "aggregate_id", "payload", "timestamp"})
-_ADDED_COLUMNS = (
-    ("retry_count", "INTEGER NOT NULL DEFAULT 0"),
-    ("coalesce_key", "TEXT"),
-    ("body", "TEXT"),
-    ("project_id", "TEXT"),
-)
-_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS queue_coalesce ON queue (coalesce_key)"
-    " WHERE coalesce_key IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS queue_project ON queue (project_id) WHERE project_id IS NOT NULL",
-)
 
 _INSERT = (
-    "INSERT INTO queue (event_id, event_type, aggregate_id, payload, timestamp, coalesce_key,"
-    " body, project_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+    "INSERT OR IGNORE INTO queue (event_id, event_type, data, timestamp, coalesce_key)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
+_REPLACE = (
+    "UPDATE queue SET event_type = ?, data = ?, timestamp = ?, coalesce_key = ?"
+    " WHERE event_id = ?"
+)
+# the newest row with the key; never onto an id another row holds (the insert path replaces it)
 _COALESCE = (
-    "UPDATE queue SET event_id = ?, event_type = ?, aggregate_id = ?, payload = ?, timestamp = ?,"
-    " coalesce_key = ?, body = ?, project_id = ?, retry_count = 0"
-    " WHERE id = (SELECT id FROM queue WHERE coalesce_key = ? AND retry_count <= ?"
+    "UPDATE queue SET event_id = ?, data = ?, timestamp = ?"
+    " WHERE id = (SELECT id FROM queue WHERE coalesce_key = ? AND (? IS NULL OR retry_count <= ?)"
     " ORDER BY id DESC LIMIT 1)"
     " AND NOT EXISTS (SELECT 1 FROM queue WHERE event_id = ?)"
 )
-_EVICT = "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)"
-_COUNT = "SELECT COUNT(*) FROM queue"
+_OLDEST = "SELECT id, data FROM queue ORDER BY timestamp, id LIMIT ?"
 _DUE = (
-    "SELECT id, body FROM queue WHERE id > ? AND id <= ? AND retry_count <= ?"
-    " AND body IS NOT NULL ORDER BY id LIMIT ?"
-)
-_ALL_ROWS = (
-    "SELECT body, event_id, event_type, aggregate_id, payload, timestamp FROM queue ORDER BY id"
+    "SELECT id, timestamp, data FROM queue"
+    " WHERE (timestamp > ? OR (timestamp = ? AND id > ?)) AND id <= ?"
+    " AND (? IS NULL OR retry_count <= ?) ORDER BY timestamp, id LIMIT ?"
 )
 
-_REMOVING = frozenset(
-    {DeliveryStatus.SUCCESS, DeliveryStatus.DUPLICATE, DeliveryStatus.FAILED_PERMANENT}
-)
+_REMOVING = frozenset({"success", "duplicate", "failed_permanent"})
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """spec-kitty's `get_queue_stats()` shape, field for field."""
+
+    total_queued: int = 0
+    max_queue_size: int = MAX_QUEUE_SIZE
+    total_retried: int = 0
+    oldest_event_age: timedelta | None = None
+    retry_distribution: dict[str, int] = field(default_factory=dict)
+    top_event_types: list[tuple[str, int]] = field(default_factory=list)
+    drain_blocked_counts: dict[str, int] = field(default_factory=dict)
 
 
 class OfflineQueue:
-    """A capped, coalescing, delete-on-delivery event queue in one SQLite file.
+    """A capped, coalescing, delete-on-delivery event queue in one spec-kitty queue file.
 
     One connection, shared by threads under a lock: `PRAGMA data_version` only tells a
     connection about *other* connections' commits, so per-thread connections would each see
@@ -104,33 +112,44 @@ class OfflineQueue:
     busy timeout, `BEGIN IMMEDIATE`); their writes make this object recount once.
     """
 
+    MAX_QUEUE_SIZE = MAX_QUEUE_SIZE
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] | None = None,
-        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
-        coalesce_types: Iterable[str] = (),
+        max_queue_size: int = MAX_QUEUE_SIZE,
+        coalesce_types: Iterable[str] = DEFAULT_COALESCE_TYPES,
+        max_retries: int | None = None,
         *,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        audit_home: str | os.PathLike[str] | None = None,
     ) -> None:
         self.max_queue_size = _positive("max_queue_size", max_queue_size, minimum=1)
-        self.max_retries = _positive("max_retries", max_retries, minimum=0)
+        self.max_retries = (None if max_retries is None
+                            else _positive("max_retries", max_retries, minimum=0))
         if isinstance(coalesce_types, str):
             coalesce_types = (coalesce_types,)
         self.coalesce_types = frozenset(coalesce_types)
-        self.path = Path(db_path) if db_path is not None else default_queue_db_path()
+        self.db_path = Path(db_path) if db_path is not None else default_queue_db_path()
+        self._audit = EvictionAudit(audit_home)
         self._lock = threading.RLock()
         self._row_count: int | None = None
         self._data_version: int | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from None
-        self._conn = connect(self.path)
+            raise StorageError(
+                f"cannot create {self.db_path.parent}: {exc.strerror or exc}") from None
+        self._conn = connect(self.db_path)
         try:
-            _migrate(self._conn, self.path)
+            migrate_file(self._conn, self.db_path)
         except BaseException:
             self._conn.close()
             raise
+
+    @property
+    def path(self) -> Path:
+        """The queue file (`db_path`, spec-kitty's name for it)."""
+        return self.db_path
 
     # -- enqueue ------------------------------------------------------------------------------
 
@@ -140,63 +159,99 @@ class OfflineQueue:
         Bad input still raises `InvalidEvent`: that is the caller's bug, not the disk's.
         """
         checked = _validate(event)
+        if checked.event_type in NEVER_QUEUED:
+            return True
         try:
-            self._enqueue(checked, strict=False)
+            self._enqueue(checked, cap=None)
         except StorageError:
             return False
         return True
 
-    def append(self, event: Event | Mapping[str, Any]) -> Event:
-        """Queue `event` or raise `OfflineQueueFull` at the cap; nothing is ever evicted."""
+    def append(self, event: Event | Mapping[str, Any], *, cap: int | None = None) -> Event:
+        """Queue `event` or raise `OfflineQueueFull` when `cap` rows (default 10,000, never
+        more than `max_queue_size`) are queued; never evicts. Coalescing and replacing a queued
+        id still work at the cap."""
+        limit = STRICT_CAP if cap is None else _positive("cap", cap, minimum=1)
+        limit = min(limit, self.max_queue_size)
         checked = _validate(event)
-        self._enqueue(checked, strict=True)
+        if checked.event_type not in NEVER_QUEUED:
+            self._enqueue(checked, cap=limit)
         return checked
 
-    def _enqueue(self, event: Event, *, strict: bool) -> None:
-        key = _coalesce_key(event) if event.event_type in self.coalesce_types else None
-        row = _row(event, key)
+    def _enqueue(self, event: Event, *, cap: int | None) -> None:
+        key = self._coalesce_key(event)
+        row = (event.event_id, event.event_type, event.to_json(), int(time.time()), key)
         with self._lock:
-            grown, evicted = False, 0
+            grown, evicted = False, []
             with self._write() as conn:
                 coalesced = key is not None and conn.execute(
-                    _COALESCE, (*row, key, self.max_retries, event.event_id)
-                ).rowcount == 1
+                    _COALESCE, (row[0], row[2], row[3], key, self.max_retries,
+                                self.max_retries, row[0])).rowcount == 1
                 if not coalesced:
-                    grown, evicted = self._insert(conn, row, strict=strict)
+                    grown, evicted = self._insert(conn, row, cap=cap)
             if evicted:
                 self._row_count = self.max_queue_size
-                _warn_evicted(evicted, self.path)
+                self._report_evicted(evicted)
             elif grown and self._row_count is not None:
                 self._row_count += 1
 
-    def _insert(self, conn: sqlite3.Connection, row: tuple[Any, ...], *, strict: bool
-                ) -> tuple[bool, int]:
-        """Insert one row, making room first; (whether a row was added, how many evicted)."""
+    def _insert(self, conn: sqlite3.Connection, row: tuple[Any, ...], *, cap: int | None
+                ) -> tuple[bool, list[tuple[int, str]]]:
+        """Insert (or replace) one row, making room first; (row added, rows evicted)."""
+        if conn.execute(_REPLACE, (row[1], row[2], row[3], row[4], row[0])).rowcount == 1:
+            return False, []
         count = self._current_count(conn)
-        evicted = 0
-        if count >= self.max_queue_size:
-            if conn.execute("SELECT 1 FROM queue WHERE event_id = ?", (row[0],)).fetchone():
-                return False, 0
-            if strict:
-                raise OfflineQueueFull(
-                    f"offline queue {self.path} is full ({self.max_queue_size} events);"
-                    " nothing was written"
-                )
-            evicted = conn.execute(_EVICT, (count - self.max_queue_size + 1,)).rowcount
+        if cap is not None and count >= cap:
+            raise OfflineQueueFull(
+                f"offline queue {self.db_path} is at its cap ({count}/{cap} events); nothing"
+                " was written: drain it (eventsync sync now) or drain_to_file()",
+                cap=cap, current=count)
+        evicted: list[tuple[int, str]] = []
+        if cap is None and count >= self.max_queue_size:
+            evicted = conn.execute(_OLDEST, (count - self.max_queue_size + 1,)).fetchall()
+            _delete_rowids(conn, [row_id for row_id, _ in evicted])
         return conn.execute(_INSERT, row).rowcount == 1, evicted
+
+    def _coalesce_key(self, event: Event) -> str | None:
+        if event.event_type not in self.coalesce_types:
+            return None
+        fields = SPEC_KITTY_COALESCING.get(event.event_type)
+        if fields is None:  # an operator-configured type: one row per aggregate
+            return f"{event.event_type}|{event.aggregate_id}"
+        return spec_kitty_coalesce_key(event.to_dict(), fields)
+
+    def _report_evicted(self, rows: list[tuple[int, str]]) -> None:
+        """The stderr warning spec-kitty prints, in eventsync's words, plus an audit row per
+        teamspace-family event (the family that must not be discarded)."""
+        print(
+            f"eventsync: warning: offline queue at capacity ({self.max_queue_size:,} events);"
+            f" evicted {len(rows):,} oldest event(s) from {self.db_path}\n"
+            "  Check auth and connectivity: eventsync sync status --check\n"
+            "  Drain the queue now:         eventsync sync now",
+            file=sys.stderr, flush=True,
+        )
+        lost = [evicted_record(data) for _, data in rows]
+        lost = [item for item in lost if item is not None]
+        if lost:
+            try:
+                self._audit.record(self.db_path, lost)
+            except Exception as exc:  # the eviction is done; say so rather than fail the enqueue
+                print(f"eventsync: warning: could not audit the eviction: {exc}",
+                      file=sys.stderr, flush=True)
 
     # -- reading ------------------------------------------------------------------------------
 
-    def peek(self, limit: int = 100) -> list[Event]:
-        """The oldest `limit` events not yet past `max_retries`; nothing changes.
+    def drain_queue(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """spec-kitty's read: the oldest `limit` envelopes as dicts (timestamp, then id order);
+        rows stay until `mark_synced` / `process_batch_results`."""
+        return [event.to_dict() for _, event in self._due_rows(None, None, limit)]
 
-        A row is offered while `retry_count <= max_retries`: the first attempt plus
-        `max_retries` retries.
-        """
-        return [event for _, event in self._due_rows(0, None, limit)]
+    def peek(self, limit: int = 100) -> list[Event]:
+        """The oldest `limit` events (within `max_retries`, when set); nothing changes."""
+        return [event for _, event in self._due_rows(None, None, limit)]
 
     def drain(self, limit: int = 100) -> list[Event]:
-        """The next events to send, oldest first.
+        """The next events to send, oldest first, as Event objects.
 
         Rows stay until `mark_synced` / `process_batch_results` says how delivery went, so a
         crash between drain and delivery loses nothing.
@@ -205,9 +260,48 @@ class OfflineQueue:
 
     def size(self) -> int:
         """Rows in the file, from the cached counter (one recount after another writer)."""
-        with self._lock, sqlite_errors(self.path):
+        with self._lock, sqlite_errors(self.db_path):
             self._check_version(self._conn)
             return self._current_count(self._conn)
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def stats(self) -> dict[str, Any]:
+        """eventsync's summary: events, cap, retried rows, oldest enqueue time (Unix s)."""
+        with self._lock, sqlite_errors(self.db_path):
+            retried, oldest = self._conn.execute(
+                "SELECT COUNT(*) FILTER (WHERE retry_count > 0), MIN(timestamp) FROM queue"
+            ).fetchone()
+        return {"events": self.size(), "max_queue_size": self.max_queue_size,
+                "retried": int(retried), "oldest_enqueued_at": oldest,
+                "path": str(self.db_path)}
+
+    def get_queue_stats(self) -> QueueStats:
+        """spec-kitty's statistics: depth, retries, oldest age, retry buckets, top 5 types,
+        and depth by `drain_blocked_reason` (`ready` when none)."""
+        total = self.size()
+        if total == 0:
+            return QueueStats(max_queue_size=self.max_queue_size)
+        with self._lock, sqlite_errors(self.db_path):
+            rows = self._conn.execute(
+                "SELECT event_type, retry_count, timestamp, data FROM queue").fetchall()
+        buckets: Counter[str] = Counter()
+        types: Counter[str] = Counter()
+        blocked: Counter[str] = Counter()
+        for event_type, retries, _, data in rows:
+            retries = retries or 0
+            buckets["0 retries" if retries == 0 else "1-3 retries" if retries <= 3
+                    else "4+ retries"] += 1
+            types[event_type] += 1
+            blocked[blocked_reason(data)] += 1
+        oldest = min(ts for _, _, ts, _ in rows)
+        return QueueStats(
+            total_queued=total, max_queue_size=self.max_queue_size,
+            total_retried=sum(1 for _, retries, _, _ in rows if retries),
+            oldest_event_age=timedelta(seconds=max(0, int(time.time()) - int(oldest))),
+            retry_distribution=dict(buckets), top_event_types=types.most_common(5),
+            drain_blocked_counts=dict(blocked))
 
     # -- removal and retries ------------------------------------------------------------------
 
@@ -223,19 +317,20 @@ class OfflineQueue:
         return removed
 
     def increment_retry(self, event_ids: Iterable[str]) -> int:
-        """Count one more failed attempt for each event; returns how many rows were bumped."""
+        """Count one more content rejection per event; returns how many rows were bumped."""
         ids = _id_list(event_ids)
         if not ids:
             return 0
         with self._lock, self._write() as conn:
             return _bump_ids(conn, ids)
 
-    def process_batch_results(
-        self, results: Iterable[DeliveryResult | Mapping[str, Any]]
-    ) -> int:
-        """Apply receiver outcomes: terminal ones delete the row, the rest bump its retry count.
+    def process_batch_results(self, results: Iterable[Any]) -> int:
+        """Apply a batch's outcomes in one transaction; returns the rows deleted.
 
-        Every result is checked before anything is written. Returns the rows deleted.
+        success / duplicate / failed_permanent delete, rejected bumps `retry_count`, pending,
+        failed_transient and any other word leave the row as it is. A result is anything with
+        `event_id` and `status`, as attributes or keys; one without them is refused before
+        anything is written.
         """
         remove, retry = _split_results(results)
         with self._lock:
@@ -246,12 +341,15 @@ class OfflineQueue:
         return removed
 
     def remove_project_events(self, project_id: str) -> int:
-        """Delete the events whose `producer["project"]` is `project_id`; returns how many."""
+        """Delete the events of one project: the envelope's or payload's `project_uuid` (or
+        `namespace.project_uuid`), or `producer.project`. Returns how many went."""
+        if not project_id:
+            return 0
         with self._lock:
             with self._write() as conn:
-                removed = conn.execute(
-                    "DELETE FROM queue WHERE project_id = ?", (project_id,)
-                ).rowcount
+                doomed = [row_id for row_id, data in conn.execute("SELECT id, data FROM queue")
+                          if project_id in projects_of(data)]
+                removed = _delete_rowids(conn, doomed)
             self._shrink(removed)
         return removed
 
@@ -264,16 +362,20 @@ class OfflineQueue:
         return removed
 
     def drain_to_file(self, path: str | os.PathLike[str]) -> int:
-        """Write every row to `path` as JSON Lines (oldest first), then clear the queue.
+        """Write every row to `path` as JSON Lines (spec-kitty's order), then clear the queue.
 
-        The file is complete and fsynced before the rows are deleted, under the write lock so
-        that nothing enqueued meanwhile is cleared unwritten. An existing file at `path` is
-        replaced. Returns the lines written.
+        Parent folders are created. The file is complete and fsynced before the rows are
+        deleted, under the write lock so that nothing enqueued meanwhile is cleared unwritten.
+        An existing file at `path` is replaced. Returns the lines written.
         """
         target = Path(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
         with self._lock:
-            with self._write() as conn, _lenient_text(conn):
-                written = _write_lines(target, conn.execute(_ALL_ROWS))
+            with self._write() as conn, lenient_text(conn):
+                written = write_lines(target, conn.execute(ALL_ROWS))
                 conn.execute("DELETE FROM queue")
             self._row_count = 0
         return written
@@ -284,6 +386,7 @@ class OfflineQueue:
         """Close the connection; later calls fail (`queue_event` returns False)."""
         with self._lock:
             self._conn.close()
+            self._audit.close()
 
     def __enter__(self) -> OfflineQueue:
         return self
@@ -296,7 +399,7 @@ class OfflineQueue:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that first forgets the count if someone else committed."""
-        with _transaction(self._conn, self.path) as conn:
+        with transaction(self._conn, self.db_path) as conn:
             self._check_version(conn)
             yield conn
 
@@ -309,7 +412,7 @@ class OfflineQueue:
     def _current_count(self, conn: sqlite3.Connection) -> int:
         """The cached count, loaded on first need; the only place a recount happens."""
         if self._row_count is None:
-            self._row_count = conn.execute(_COUNT).fetchone()[0]
+            self._row_count = conn.execute(COUNT).fetchone()[0]
         return self._row_count
 
     def _shrink(self, removed: int) -> None:
@@ -318,23 +421,35 @@ class OfflineQueue:
 
     def _size_from_disk(self) -> int:
         """The true row count, for invariant tests; never on a hot path."""
-        with self._lock, sqlite_errors(self.path):
-            return int(self._conn.execute(_COUNT).fetchone()[0])
+        with self._lock, sqlite_errors(self.db_path):
+            return int(self._conn.execute(COUNT).fetchone()[0])
 
-    def _due_rows(self, after_id: int, up_to: int | None, limit: int
-                  ) -> list[tuple[int, Event]]:
-        """Rows with `after_id < id <= up_to`, oldest first, within the retry budget."""
+    def _due_rows(self, after: tuple[int, int] | None, up_to: int | None, limit: int
+                  ) -> list[tuple[tuple[int, int], Event]]:
+        """Readable rows after the (timestamp, id) key `after`, oldest first; a row whose
+        `data` is not an event is skipped (kept, never offered)."""
         if limit < 1:
             return []
+        key = after if after is not None else (-sys.maxsize, 0)
         ceiling = sys.maxsize if up_to is None else up_to
-        with self._lock, sqlite_errors(self.path):
-            rows = self._conn.execute(
-                _DUE, (after_id, ceiling, self.max_retries, limit)
-            ).fetchall()
-        return [(row_id, Event.from_json(body)) for row_id, body in rows]
+        out: list[tuple[tuple[int, int], Event]] = []
+        while len(out) < limit:
+            want = limit - len(out)
+            with self._lock, sqlite_errors(self.db_path):
+                rows = self._conn.execute(_DUE, (key[0], key[0], key[1], ceiling,
+                                                 self.max_retries, self.max_retries, want)
+                                          ).fetchall()
+            for found_id, found_ts, data in rows:
+                event = _read_event(data)
+                if event is not None:
+                    out.append(((found_ts, found_id), event))
+            if len(rows) < want:
+                break
+            key = (rows[-1][1], rows[-1][0])
+        return out
 
     def _high_water(self) -> int:
-        with self._lock, sqlite_errors(self.path):
+        with self._lock, sqlite_errors(self.db_path):
             return int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM queue").fetchone()[0])
 
 
@@ -342,13 +457,12 @@ class OfflineQueueSource:
     """What the dispatcher drains when retention is off: the queue's oldest due rows.
 
     A drain is bounded when it starts (rows queued up to then) and offers each row once, so a
-    failing row cannot keep one drain busy; it is retried by the next drain until it runs out
-    of retries.
+    failing row cannot keep one drain busy; it is offered again by the next drain.
     """
 
     def __init__(self, queue: OfflineQueue) -> None:
         self.queue = queue
-        self._after = 0
+        self._after: tuple[int, int] | None = None
         self._up_to = queue._high_water()
         self._offered: list[str] = []
 
@@ -360,153 +474,13 @@ class OfflineQueueSource:
         return [event for _, event in rows]
 
     def record(self, results: list[DeliveryResult]) -> int:
-        """Apply `results`; an offered event without one counts as `failed_transient`."""
-        answered = {_result_id(result) for result in results}
-        missing = [
-            DeliveryResult(event_id, DeliveryStatus.FAILED_TRANSIENT, "no result")
-            for event_id in self._offered if event_id not in answered
-        ]
+        """Apply `results`; an offered event without one is left as it is (failed_transient)."""
         self._offered = []
-        return self.queue.process_batch_results([*results, *missing])
+        return self.queue.process_batch_results(results)
 
     def estimate(self) -> int:
         """Rows in the queue, for a progress bar."""
         return self.queue.size()
-
-
-# -- schema -----------------------------------------------------------------------------------
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the table, or bring a legacy (user_version 0) table forward, in one transaction."""
-    with _transaction(conn, path):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > QUEUE_FORMAT:
-            raise StorageError(
-                f"offline queue {path} was written by a newer eventsync (format {version});"
-                " upgrade eventsync"
-            )
-        if version == QUEUE_FORMAT:
-            return
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
-        if columns:
-            _upgrade_legacy(conn, columns, path)
-        else:
-            conn.execute(_CREATE)
-        for statement in _INDEXES:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {QUEUE_FORMAT}")
-
-
-def _upgrade_legacy(conn: sqlite3.Connection, columns: set[str], path: Path) -> None:
-    missing = _LEGACY_REQUIRED - columns
-    if missing:
-        raise StorageError(
-            f"database {path} has a queue table without {', '.join(sorted(missing))};"
-            " it is not an offline queue file"
-        )
-    for name, declaration in _ADDED_COLUMNS:
-        if name not in columns:
-            conn.execute(f"ALTER TABLE queue ADD COLUMN {name} {declaration}")
-    conn.execute(
-        "UPDATE queue SET coalesce_key = event_type || '|' || aggregate_id"
-        " WHERE coalesce_key IS NOT NULL"
-    )
-    with _lenient_text(conn):
-        legacy = conn.execute(
-            "SELECT id, event_id, event_type, aggregate_id, payload, timestamp FROM queue"
-            " WHERE body IS NULL"
-        ).fetchall()
-    updates = []
-    for row_id, *fields in legacy:
-        event = _legacy_event(*fields)
-        if event is not None:
-            updates.append((event.to_json(), _project(event), row_id))
-    conn.executemany("UPDATE queue SET body = ?, project_id = ? WHERE id = ?", updates)
-
-
-def _legacy_event(event_id: Any, event_type: Any, aggregate_id: Any, payload: Any,
-                  timestamp: Any) -> Event | None:
-    """Rebuild a legacy row's event; None when the row is damaged (it is kept, never offered).
-
-    A row without an event_id is damaged: `build_event` would invent one, which the row's own
-    column would never match, so delivery could never remove it.
-    """
-    if event_id is None:
-        return None
-    try:
-        return build_event({
-            "event_id": event_id, "event_type": event_type, "aggregate_id": aggregate_id,
-            "payload": json.loads(payload), "timestamp": _legacy_timestamp(timestamp),
-        })
-    except (TypeError, ValueError, RecursionError):  # json.loads: RecursionError when deep
-        return None
-
-
-@contextlib.contextmanager
-def _lenient_text(conn: sqlite3.Connection) -> Iterator[None]:
-    """Read TEXT that is not valid UTF-8 (a damaged legacy row) instead of failing the query.
-
-    sqlite3 raises on the first such value, which would cost every other row of the file. The
-    bad bytes become lone surrogates, which event validation refuses, so the row is treated as
-    damaged: kept, never offered. Only for whole-file reads; the hot paths keep plain `str`.
-    """
-    conn.text_factory = _decode_lenient
-    try:
-        yield
-    finally:
-        conn.text_factory = str
-
-
-def _decode_lenient(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _legacy_timestamp(value: Any) -> Any:
-    """Older queues stored epoch seconds or milliseconds, or ISO times with an offset.
-
-    Those become `...Z`; anything else passes through for validation to judge.
-    """
-    if isinstance(value, str) and value.endswith("Z"):
-        return value
-    if isinstance(value, str) and _EPOCH.fullmatch(value):
-        value = float(value)
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            moment = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
-        else:
-            moment = datetime.fromisoformat(str(value))
-    except (ValueError, OverflowError, OSError):
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
-    """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any exception, errors as StorageError."""
-    with sqlite_errors(path):
-        conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except sqlite3.Error as exc:
-        _rollback(conn)
-        raise StorageError(describe_sqlite_error(exc, path)) from exc
-    except BaseException:
-        _rollback(conn)
-        raise
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        _rollback(conn)
-        raise StorageError(describe_sqlite_error(exc, path)) from exc
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):
-        conn.execute("ROLLBACK")
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -522,18 +496,12 @@ def _validate(event: Event | Mapping[str, Any]) -> Event:
     return build_event(dict(event))
 
 
-def _coalesce_key(event: Event) -> str:
-    """`type|aggregate`: unambiguous because an event type cannot contain `|`."""
-    return f"{event.event_type}|{event.aggregate_id}"
-
-
-def _project(event: Event) -> str | None:
-    return event.producer.get("project") if event.producer else None
-
-
-def _row(event: Event, key: str | None) -> tuple[Any, ...]:
-    return (event.event_id, event.event_type, event.aggregate_id, event.payload_json,
-            event.timestamp, key, event.to_json(), _project(event))
+def _read_event(data: Any) -> Event | None:
+    """A row's envelope as an Event; None when the row is damaged."""
+    try:
+        return build_event(json.loads(data))
+    except (TypeError, ValueError, RecursionError):  # InvalidEvent is a ValueError
+        return None
 
 
 def _id_list(event_ids: Iterable[str] | str) -> list[str]:
@@ -542,7 +510,7 @@ def _id_list(event_ids: Iterable[str] | str) -> list[str]:
     return list(dict.fromkeys(event_ids))
 
 
-def _chunks(ids: list[str]) -> Iterator[tuple[list[str], str]]:
+def _chunks(ids: list[Any]) -> Iterator[tuple[list[Any], str]]:
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         yield chunk, ",".join("?" * len(chunk))
@@ -555,6 +523,13 @@ def _delete_ids(conn: sqlite3.Connection, ids: list[str]) -> int:
     return removed
 
 
+def _delete_rowids(conn: sqlite3.Connection, row_ids: list[int]) -> int:
+    removed = 0
+    for chunk, marks in _chunks(row_ids):
+        removed += conn.execute(f"DELETE FROM queue WHERE id IN ({marks})", chunk).rowcount
+    return removed
+
+
 def _bump_ids(conn: sqlite3.Connection, ids: list[str]) -> int:
     bumped = 0
     for chunk, marks in _chunks(ids):
@@ -564,85 +539,29 @@ def _bump_ids(conn: sqlite3.Connection, ids: list[str]) -> int:
     return bumped
 
 
-def _result_id(result: DeliveryResult | Mapping[str, Any]) -> Any:
-    return result.event_id if isinstance(result, DeliveryResult) else result.get("event_id")
+def _result_fields(result: Any) -> tuple[Any, Any]:
+    if isinstance(result, Mapping):
+        return result.get("event_id"), result.get("status")
+    return getattr(result, "event_id", None), getattr(result, "status", None)
 
 
-def _split_results(
-    results: Iterable[DeliveryResult | Mapping[str, Any]],
-) -> tuple[list[str], list[str]]:
-    """(ids whose rows go, ids whose retry count grows), refusing any malformed result."""
+def _split_results(results: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """(ids whose rows go, ids whose retry count grows), refusing a result without an id or
+    a status; an unknown status word leaves its row alone, as spec-kitty does."""
     remove: list[str] = []
     retry: list[str] = []
     for index, result in enumerate(results, start=1):
-        if isinstance(result, DeliveryResult):
-            event_id, status = result.event_id, result.status
-        elif isinstance(result, Mapping):
-            event_id, status = result.get("event_id"), result.get("status")
-        else:
-            raise InvalidEvent(f"result {index} is a {type(result).__name__}, not a result")
+        event_id, status = _result_fields(result)
         if not isinstance(event_id, str) or not event_id:
             raise InvalidEvent(f"result {index} has no event_id")
-        try:
-            status = DeliveryStatus(status)
-        except ValueError:
-            raise InvalidEvent(f"result {index} has unknown status {status!r}") from None
-        (remove if status in _REMOVING else retry).append(event_id)
+        if not isinstance(status, str):
+            raise InvalidEvent(f"result {index} has no status")
+        word = str(status.value if isinstance(status, DeliveryStatus) else status)
+        if word in _REMOVING:
+            remove.append(event_id)
+        elif word == "rejected":
+            retry.append(event_id)
     return list(dict.fromkeys(remove)), list(dict.fromkeys(retry))
-
-
-def _write_lines(target: Path, rows: Iterable[tuple[Any, ...]]) -> int:
-    """Write rows to a temporary file (0600, never through a planted symlink), fsync, then move
-    it over `target`."""
-    temporary = target.with_name(target.name + ".tmp")
-    try:
-        with open_private(temporary) as raw, \
-                io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as handle:
-            written = _dump_rows(handle, rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return written
-
-
-def _dump_rows(handle: TextIO, rows: Iterable[tuple[Any, ...]]) -> int:
-    written = 0
-    for body, *fields in rows:
-        handle.write(body if body is not None else _raw_line(*fields))
-        handle.write("\n")
-        written += 1
-    return written
-
-
-def _raw_line(event_id: Any, event_type: Any, aggregate_id: Any, payload: Any,
-              timestamp: Any) -> str:
-    """A damaged legacy row, written as found so that clearing it loses nothing.
-
-    ASCII-escaped: a damaged row may hold bytes that are not UTF-8 (kept as `\\udcXX` escapes)
-    or BLOBs (written as their bytes decoded the same way).
-    """
-    with contextlib.suppress(TypeError, ValueError, RecursionError):
-        payload = json.loads(payload)
-    record = {"event_id": event_id, "event_type": event_type, "aggregate_id": aggregate_id,
-              "payload": payload, "timestamp": timestamp}
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=_blob_text)
-
-
-def _blob_text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return _decode_lenient(value)
-    raise TypeError(f"{type(value).__name__} in a queue row")
-
-
-def _warn_evicted(count: int, path: Path) -> None:
-    print(
-        f"eventsync: warning: offline queue full; evicted {count} oldest event(s) from {path}",
-        file=sys.stderr, flush=True,
-    )
 
 
 def _positive(name: str, value: Any, *, minimum: int) -> int:
@@ -655,15 +574,17 @@ def open_target_queue(target: Target | None, home: Path | None,
                       config: EventSyncConfig) -> OfflineQueue:
     """The bounded offline queue for `target`'s scope (`queue.db` when there is no target).
 
-    The file name follows the legacy rule (`queue-<digest>.db` over `url|user|team`), so files
-    written here are exactly what `sync migrate` knows how to read.
+    The file name follows spec-kitty's rule (`queues/queue-<digest>.db` over
+    `server|user|team`), so files written here are exactly what `sync migrate` and spec-kitty
+    know how to read.
     """
     scope = None
     if target is not None:
         scope = build_queue_scope(target.url, target.options.get("user"),
                                   target.options.get("team"))
+    types = (*DEFAULT_COALESCE_TYPES, *config.coalesce_types)
     return OfflineQueue(default_queue_db_path(scope, home), max_queue_size=config.max_queue_size,
-                        coalesce_types=config.coalesce_types)
+                        coalesce_types=types, audit_home=home)
 
 
 def enqueue_for_target(target: Target | None, home: Path | None, config: EventSyncConfig,
@@ -672,6 +593,6 @@ def enqueue_for_target(target: Target | None, home: Path | None, config: EventSy
     queue = open_target_queue(target, home, config)
     try:
         if not queue.queue_event(event):
-            raise StorageError(f"could not write to the offline queue {queue.path}")
+            raise StorageError(f"could not write to the offline queue {queue.db_path}")
     finally:
         queue.close()
