@@ -44,7 +44,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("EVENTSYNC_HOME", str(path))
     for name in ("EVENTSYNC_TARGET", "EVENTSYNC_SERVER_URL", "EVENTSYNC_LOAD_PLUGINS",
-                 "EVENTSYNC_STRICT_PLUGINS", "EVENTSYNC_ENABLE_SAAS_SYNC"):
+                 "EVENTSYNC_STRICT_PLUGINS", "EVENTSYNC_ENABLE_SAAS_SYNC",
+                 "SPEC_KITTY_ENABLE_SAAS_SYNC", "SPEC_KITTY_SYNC_DISABLE",
+                 "SPEC_KITTY_SYNC_MINIMAL_IMPORT", "SPEC_KITTY_SAAS_URL"):
         monkeypatch.delenv(name, raising=False)
     return path
 

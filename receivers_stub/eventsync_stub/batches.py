@@ -83,8 +83,9 @@ class StubApp:
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG)
 
     def record(self, method: str, path: str, headers: Mapping[str, str], raw: bytes = b"",
-               decoded: int | None = None, events: int | None = None) -> None:
-        """Keep what a request carried (a bearer token only as its fingerprint)."""
+               decoded: int | None = None, events: int | None = None,
+               form: dict[str, str] | None = None) -> None:
+        """Keep what a request carried (a bearer or refresh token only as its fingerprint)."""
         from eventsync_stub.teamspace import fingerprint
 
         shown = {}
@@ -93,9 +94,11 @@ class StubApp:
                 scheme, _, token = value.partition(" ")
                 value = f"{scheme} {fingerprint(token.strip())}" if token else scheme
             shown[name] = value
-        self.requests.append({"method": method, "path": path, "headers": shown,
-                              "body_bytes": len(raw), "decoded_bytes": decoded,
-                              "events": events})
+        entry = {"method": method, "path": path, "headers": shown, "body_bytes": len(raw),
+                 "decoded_bytes": decoded, "events": events}
+        if form is not None:
+            entry["form"] = {k: fingerprint(v) if "token" in k else v for k, v in form.items()}
+        self.requests.append(entry)
 
     def health(self) -> Reply:
         ident = self.identity

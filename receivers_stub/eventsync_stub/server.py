@@ -15,7 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import eventsync
 from eventsync_stub.batches import MAX_REQUEST_BYTES, Identity, Reply, StubApp, make_faults
@@ -62,7 +62,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == BATCH_PATH:
             self._send(self._guarded(app.batch, raw, self.headers))
         elif path == TOKEN_PATH and app.teamspace is not None:
-            app.record("POST", path, {}, raw)
+            app.record("POST", path, self.headers, raw,
+                       form=dict(parse_qsl(raw.decode("utf-8", "replace"))))
             self._send(self._guarded(app.teamspace.token, raw))
         else:
             self._send(_not_here(path, "POST"))

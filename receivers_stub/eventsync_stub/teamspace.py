@@ -47,6 +47,7 @@ class TeamspaceMode:
     protocol: str = "2.0"
     max_events_per_batch: int = 1000
     max_decompressed_bytes: int = 1024 * 1024
+    enforced_bytes: int | None = None  # smaller than advertised: a server whose limit shrank
     status_for: tuple[tuple[str, str], ...] = ()
     refuse_types: tuple[tuple[str, str], ...] = ()
     invalid_types: frozenset[str] = frozenset()
@@ -133,7 +134,8 @@ class TeamspaceRules:
 
     def limits_refusal(self, decoded_bytes: int, count: int) -> Reply | None:
         mode = self.mode
-        if decoded_bytes > mode.max_decompressed_bytes or count > mode.max_events_per_batch:
+        limit = mode.enforced_bytes or mode.max_decompressed_bytes
+        if decoded_bytes > limit or count > mode.max_events_per_batch:
             return Reply(413, {"error": "sync_batch_too_large",
                                "message": f"{count} events, {decoded_bytes} bytes: over the "
                                           f"advertised limits"})

@@ -4,10 +4,14 @@ an operator would run is captured and searched for the secret values. None may a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from support.receivers import SAAS_ENV, ledger_details
+from support.spec_kitty import envelope_325
+
+from eventsync_stub.teamspace import TeamspaceMode
 
 STORED = "stored_tok_5a9c31e7"
 ENV_TOKEN = "env_tok_0b3f66d2"
@@ -17,7 +21,7 @@ SECRETS = (STORED, ENV_TOKEN, HEADER, ENV_HEADER)
 
 
 @pytest.fixture
-def session(cli, home: Path, stub_server, recording_server, monkeypatch):
+def session(cli, home: Path, stub_server, recording_server, monkeypatch, tmp_path: Path):
     """Targets with every kind of secret; returns a runner that keeps everything printed."""
     monkeypatch.setenv("TS_TOKEN", ENV_TOKEN)
     monkeypatch.setenv("EXT_AUTH", f"Bearer {ENV_HEADER}")
@@ -29,13 +33,14 @@ def session(cli, home: Path, stub_server, recording_server, monkeypatch):
         printed.extend([res.out, res.err])
         return res
 
-    accepting = stub_server(auth_token=STORED)
     refusing = stub_server(auth_token="something-else")
     echoing = recording_server(status=500, echo_header="Authorization")
-    ts = ("--type", "teamspace", "--option", "team=t1")
+    ts_accepting = stub_server(teamspace=TeamspaceMode(access_token=STORED))
+    ts_refusing = stub_server(teamspace=TeamspaceMode(access_token="something-else"))
+    ts = ("--type", "teamspace", "--option", "team=team-blue")
     targets = [
-        ("ts-ok", ts, accepting.url, ()),
-        ("ts-env", ts, refusing.url, ("--option", "token_env=TS_TOKEN")),
+        ("ts-ok", ts, ts_accepting.url, ()),
+        ("ts-env", ts, ts_refusing.url, ("--option", "token_env=TS_TOKEN")),
         ("ts-echo", ts, echoing.url, ()),
         ("ext-ok", ("--type", "external"), f"{stub_server(auth_token=ENV_HEADER).url}"
          "/api/v1/events/batch/", ("--option", "header_env.Authorization=EXT_AUTH",
@@ -51,6 +56,9 @@ def session(cli, home: Path, stub_server, recording_server, monkeypatch):
         assert run("auth", "set-token", name, stdin=STORED + "\n").code == 0
     for i in range(4):
         run("events", "append", "WPStatusChanged", f"WP{i}", "--payload", '{"to": "doing"}')
+    envelopes = tmp_path / "envelopes.jsonl"  # what the teamspace targets can post
+    envelopes.write_text("".join(json.dumps(envelope_325()) + "\n" for _ in range(4)))
+    assert run("events", "import", str(envelopes)).code == 0
     return run, printed, [t[0] for t in targets]
 
 
@@ -59,7 +67,8 @@ def test_no_command_ever_prints_a_secret(session, home: Path) -> None:
     # one event a request: three failed requests in a row print the server's (echoed) reason
     outcomes = {name: run("sync", "now", "--target", name, "--batch-size", "1").code
                 for name in names}
-    assert outcomes == {"ts-ok": 0, "ts-env": 1, "ts-echo": 0, "ext-ok": 0, "ext-echo": 0,
+    # ts-echo: the echoing server has no /api/v1/me, so no Private Teamspace: not ready
+    assert outcomes == {"ts-ok": 0, "ts-env": 1, "ts-echo": 1, "ext-ok": 0, "ext-echo": 0,
                         "ext-refused": 1}
     for name in names:
         run("sync", "now", "--target", name, "--json")
