@@ -12,6 +12,7 @@ from support.dripping import DrippingServer
 from support.events import make_events
 from support.processes import wait_until
 from support.receivers import ledger_details
+from support.spec_kitty import envelope_325
 
 import eventsync
 from eventsync import DeliveryStatus as S
@@ -55,14 +56,21 @@ def test_a_plain_request_obeys_the_deadline_too():
     assert elapsed < 2.5
 
 
+# what /api/v1/me (and the health probe) of the dripping server answer: a Private Teamspace
+ME = {"teams": [{"id": "team-private-1", "is_private_teamspace": True}]}
+
+
 @pytest.mark.parametrize(("kind", "options"), [
     ("stub", ()),
     ("external", ("--option", "format=batch")),
+    ("teamspace", ()),
 ])
-def test_sync_now_returns_within_the_timeout(eventsync_bin, home, kind, options):
+def test_sync_now_returns_within_the_timeout(eventsync_bin, home, tmp_path, monkeypatch, kind,
+                                             options):
     """A real `sync now` subprocess against the dripping server, and a second one started
     while it waits: both end within about the target's timeout, the events kept."""
-    with DrippingServer() as server:
+    monkeypatch.setenv("SPEC_KITTY_ENABLE_SAAS_SYNC", "1")
+    with DrippingServer(get_body=ME) as server:
         url = server.url + (BATCH if kind == "external" else "")
 
         def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,8 +82,12 @@ def test_sync_now_returns_within_the_timeout(eventsync_bin, home, kind, options)
         assert added.returncode == 0, added.stderr
         # a backoff no busy machine outlasts: the second run must find the events waiting
         assert run("sync", "config", "set", "retry.base_seconds", "600").returncode == 0
-        for i in range(3):
-            assert run("events", "append", "WPStatusChanged", f"WP{i}").returncode == 0
+        if kind == "teamspace":
+            assert subprocess.run([eventsync_bin, "auth", "set-token", "slow"], input="tok-1",
+                                  text=True, capture_output=True, check=False).returncode == 0
+        lines = tmp_path / "envelopes.jsonl"  # spec-kitty's, which every receiver here posts
+        lines.write_text("".join(json.dumps(envelope_325()) + "\n" for _ in range(3)))
+        assert run("events", "import", str(lines)).returncode == 0
         started = time.monotonic()
         first = subprocess.Popen([eventsync_bin, "sync", "now", "--json"], text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -83,7 +95,9 @@ def test_sync_now_returns_within_the_timeout(eventsync_bin, home, kind, options)
         second = run("sync", "now", "--json")
         out, err = first.communicate(timeout=60)
         elapsed = time.monotonic() - started
-    assert elapsed < 2 + 6, (elapsed, err, second.stderr)  # the 2 s budget + start-ups
+    # the 2 s budget plus two process start-ups on a busy machine; without the deadline the
+    # drip (100,000 bytes at one a second) would run into the 60 s subprocess timeout
+    assert elapsed < 2 + 13, (elapsed, err, second.stderr)
     assert first.returncode == 0 and json.loads(out)["retrying"] == 3, err
     assert second.returncode == 0, second.stderr
     assert server.posts == 1  # the second run found every event waiting on its backoff
