@@ -180,3 +180,36 @@ def test_status_json_has_every_contract_key(cli):
     assert report["migration"] == {"files": 0, "conflicts": 0}
     assert {"events"} <= set(report["queue"])
     assert {"events", "bytes"} <= set(report["journal"])
+
+
+STRANGER_RECEIVER = """
+    import eventsync
+
+    class Stranger(eventsync.DeliveryReceiver):
+        type_name = "stranger"
+
+        def preflight(self):
+            pass
+
+        def deliver(self, events):
+            ok = eventsync.DeliveryStatus.SUCCESS
+            results = [eventsync.DeliveryResult(e.event_id, ok) for e in events[1:]]
+            return results + [eventsync.DeliveryResult("01HZY8J6ZC4M1V3T9Q2K7XW5RB", ok)]
+
+    @eventsync.hookimpl
+    def register_receivers(register):
+        register(Stranger)
+"""
+
+
+def test_results_for_ids_it_was_not_sent_are_named_too(cli, fake_plugin):
+    fake_plugin("eventsync_stranger", STRANGER_RECEIVER)
+    add(cli, "odd", "http://127.0.0.1:9", "--activate", kind="stranger")
+    append(cli, "Step", 10)
+    res = cli("sync", "now")
+    breach = ("receiver returned 10 results for 10 events (1 for ids it was not sent); none "
+              "valid for this event")
+    assert res.out == ("odd: 10 attempted, 9 delivered, 0 duplicate, 1 retrying, "
+                       f"0 terminal-failed; newest error: {breach}\n")
+    [row] = cli("sync", "status", "--json").json()["targets"]
+    assert row["last_error"] == breach
