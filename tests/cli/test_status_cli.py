@@ -167,11 +167,22 @@ def test_with_retention_off_status_shows_the_offline_queue(cli, stub_server):
     assert report["queue"]["events"] == 2
     assert report["queue"]["oldest_age_seconds"] >= 0
     line = next(x for x in lines(cli("sync", "status").out) if x.startswith("offline queue:"))
-    assert re.fullmatch(r"offline queue: 2 events waiting, oldest \d+s ago "
-                        r"\(.*queue-[0-9a-f]{16}\.db\)", line)
+    assert re.fullmatch(r"offline queue: 2 events waiting, oldest \d+s ago, 0 teamspace events "
+                        r"evicted so far \(.*queue-[0-9a-f]{16}\.db\)", line)
 
     assert cli("sync", "now").code == 0
     assert cli("sync", "status", "--json").json()["queue"]["events"] == 0
+
+
+def test_evictions_at_the_queue_cap_are_counted(cli, stub_server):
+    add(cli, "primary", stub_server().url, "--activate")
+    assert cli("sync", "config", "set", "retention.enabled", "false").code == 0
+    assert cli("sync", "config", "set", "queue.max_size", "2").code == 0
+    for n in range(5):
+        res = cli("events", "append", "Step", f"A{n}")
+        assert res.code == 0, res.err
+    queue = cli("sync", "status", "--json").json()["queue"]
+    assert (queue["events"], queue["evicted"]) == (2, 3)
 
 
 def test_status_json_has_every_contract_key(cli):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import click
@@ -23,6 +22,7 @@ from eventsync.home import DB_NAME
 from eventsync.maintenance.gc import gc_preview, journal_growth, parse_duration
 from eventsync.maintenance.migrate import migration_summary
 from eventsync.queue.offline_queue import open_target_queue
+from eventsync.queue.spec_kitty_rules import EVICTED_TEAMSPACE
 from eventsync.receivers import Target
 from eventsync.work import WorkQueue
 
@@ -81,25 +81,22 @@ def build_status(ctx: AppContext) -> dict[str, Any]:
 
 def queue_status(ctx: AppContext, config: EventSyncConfig, target: Target | None
                  ) -> dict[str, Any]:
-    """With retention off, the active target's offline queue: where events wait until sent."""
+    """With retention off, the active target's offline queue: where events wait until sent.
+
+    `evicted` counts the teamspace-family events the cap pushed out, which the queue audits
+    one by one (local-family events are discardable and not recorded).
+    """
     if config.retention or not config.delivers:
         return {"events": 0, "oldest_age_seconds": None, "evicted": None, "path": None}
     queue = open_target_queue(target, ctx.home, config)
     try:
-        oldest = queue.peek(1)
-        return {"events": queue.size(),
-                "oldest_age_seconds": _age_seconds(oldest[0].timestamp) if oldest else None,
-                "evicted": None, "path": str(queue.path)}
+        stats = queue.stats()
     finally:
         queue.close()
-
-
-def _age_seconds(timestamp: str) -> float | None:
-    try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round(max(0.0, time.time() - then.timestamp()), 1)
+    oldest = stats["oldest_enqueued_at"]
+    return {"events": stats["events"],
+            "oldest_age_seconds": round(max(0.0, time.time() - oldest), 1) if oldest else None,
+            "evicted": AuditLog(ctx.store).count(EVICTED_TEAMSPACE), "path": stats["path"]}
 
 
 def _work_stats(ctx: AppContext) -> dict[str, int]:

@@ -21,7 +21,8 @@ def print_status(report: dict[str, Any]) -> None:
                f"{'on' if config['retention'] else 'off'}, delivery {config['delivery']}")
     queue = report["queue"]
     if queue["path"] is not None:
-        evicted = f", {queue['evicted']} evicted so far" if queue["evicted"] is not None else ""
+        evicted = (f", {queue['evicted']} teamspace events evicted so far"
+                   if queue["evicted"] is not None else "")
         click.echo(f"offline queue: {queue['events']} events waiting, oldest "
                    f"{age(queue['oldest_age_seconds'])}{evicted} ({queue['path']})")
     migration = report["migration"]
