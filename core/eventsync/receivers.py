@@ -115,6 +115,9 @@ class Target:
     home: str | None = None
 
 
+DEFAULT_SCHEMES = ("http", "https")
+
+
 class DeliveryReceiver:
     """Base class for receivers. Subclasses set `type_name` and implement `deliver`.
 
@@ -124,6 +127,8 @@ class DeliveryReceiver:
 
     type_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # URL schemes `sync targets add` accepts for this type; declaring "file" allows file:///PATH
+    schemes: ClassVar[tuple[str, ...]] = DEFAULT_SCHEMES
 
     def __init__(self, target: Target) -> None:
         self.target = target

@@ -12,6 +12,7 @@ from eventsync.delivery.attempts import AttemptLog
 from eventsync.delivery.authority import Problem
 from eventsync.delivery.ledger import Ledger
 from eventsync.delivery.targets import TargetRegistry, redact_options, redact_url
+from eventsync.delivery.transport import check_url, schemes_of
 from eventsync.errors import EventSyncError, TargetError
 from eventsync.receivers import Target
 
@@ -45,7 +46,8 @@ def add(name: str, type_name: str, url: str, options: tuple[str, ...], activate:
     cls = ctx.plugins.receiver_class(type_name)
     parsed = parse_options(options)
     probe = Target(name, type_name, url, parsed)
-    getattr(cls, "check_target", lambda _t: None)(probe)
+    getattr(cls, "check_target", lambda _t: None)(probe)  # its own wording first
+    check_url(url, schemes_of(cls))
     target = TargetRegistry(ctx.store).add(name, type_name, url, parsed)
     if activate:
         set_value(ctx.home, "sync.active_target", name)

@@ -55,7 +55,9 @@ def canonical_url(url: str) -> str:
     except ValueError as exc:
         raise TargetError(f"invalid URL {redact_url(url)!r}: {exc}") from None
     scheme = parts.scheme.lower()
-    if not scheme or not host:
+    if scheme == "file" and not host and parts.path.startswith("/"):
+        pass  # file:///PATH: a file on this machine needs no host
+    elif not scheme or not host:
         raise TargetError(f"invalid URL {redact_url(url)!r}: it needs a scheme and a host")
     if ":" in host:
         host = f"[{host}]"
