@@ -122,8 +122,9 @@ def test_targets_add_accepts_the_type_and_sync_now_delivers_through_it(run: Run,
                                                                        home: Path) -> None:
     out = tmp_path / "events.jsonl"
     added = run("sync", "targets", "add", "mine", "--type", "jsonl", "--url",
-                f"file://localhost{out}", "--activate")
+                f"file://{out}", "--activate")
     assert added.returncode == 0, added.stderr
+    assert added.stdout == f"added target mine (jsonl:file://{out}), now active\n"  # file:///
     ids = append(run, 4)
     drained = run("sync", "now", "--json")
     assert drained.returncode == 0, drained.stderr
@@ -139,7 +140,7 @@ def test_targets_add_accepts_the_type_and_sync_now_delivers_through_it(run: Run,
 
 def test_an_unknown_type_is_refused_with_the_installed_ones(run: Run, home: Path) -> None:
     res = run("sync", "targets", "add", "mine", "--type", "jsnol", "--url",
-              "file://localhost/tmp/x.jsonl")
+              "file:///tmp/x.jsonl")
     assert res.returncode == 1
     error = one_error(res.stderr)
     assert "jsnol" in error and "jsonl" in error and "misbehaving" in error
@@ -147,7 +148,7 @@ def test_an_unknown_type_is_refused_with_the_installed_ones(run: Run, home: Path
 
 def test_its_closed_gate_leaves_every_event_due(run: Run, tmp_path: Path, home: Path) -> None:
     out = tmp_path / "later" / "events.jsonl"
-    run("sync", "targets", "add", "mine", "--type", "jsonl", "--url", f"file://localhost{out}",
+    run("sync", "targets", "add", "mine", "--type", "jsonl", "--url", f"file://{out}",
         "--activate")
     ids = append(run, 3)
     refused = run("sync", "now")
@@ -214,7 +215,7 @@ def test_uninstall_removes_it_and_its_targets_say_what_is_missing(run: Run, dist
                                                                   tmp_path: Path,
                                                                   home: Path) -> None:
     run("sync", "targets", "add", "mine", "--type", "jsonl", "--url",
-        f"file://localhost{tmp_path}/events.jsonl", "--activate")
+        f"file://{tmp_path}/events.jsonl", "--activate")
     append(run, 2)
     try:
         removed = run("plugins", "uninstall", DIST)
