@@ -16,6 +16,7 @@ from eventsync.delivery.ledger import Ledger, RetryPolicy
 from eventsync.delivery.sources import QueueSource
 from eventsync.delivery.targets import TargetRegistry
 from eventsync.errors import AuthorityError, ReceiverNotReady
+from eventsync.home import DB_NAME
 from eventsync.queue.offline_queue import open_target_queue
 from eventsync.receivers import Target
 
@@ -54,6 +55,9 @@ def now(target_name: str | None, every: bool, batch_size: int | None, as_json: b
     """Drain the active (or named) target until nothing is due."""
     ctx = app()
     config = load_config(ctx.home)
+    if not (ctx.home / DB_NAME).exists():
+        _refuse_without_database(config, every, as_json)  # writes nothing (issue 15.10)
+        return
     if every:
         targets = TargetRegistry(ctx.store).list()
     else:
@@ -71,6 +75,19 @@ def now(target_name: str | None, every: bool, batch_size: int | None, as_json: b
         finally:
             runner.close()
     _finish([outcomes[t.name] for t in targets if t.name in outcomes], as_json, every)
+
+
+def _refuse_without_database(config: EventSyncConfig, every: bool, as_json: bool) -> None:
+    """No database yet means no target: say so without creating the file or a table."""
+    if every:
+        if as_json:
+            emit_json([])
+        return
+    if config.delivery == "none":
+        _explain_no_delivery(as_json)
+        return
+    raise AuthorityError("no targets are registered (fix: eventsync sync targets add NAME "
+                         "--type TYPE --url URL --activate)")
 
 
 def _say_waiting(name: str) -> None:
