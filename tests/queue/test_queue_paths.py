@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 import eventsync
 from eventsync.queue.offline_queue import OfflineQueue
 from eventsync.queue.scope import build_queue_scope, default_queue_db_path, queue_digest
@@ -62,3 +64,24 @@ def test_public_face_exports_the_queue():
     assert eventsync.OfflineQueue is OfflineQueue
     assert eventsync.build_queue_scope is build_queue_scope
     assert eventsync.default_queue_db_path is default_queue_db_path
+
+
+def test_retention_off_never_queues_another_teams_event_for_a_team_target(tmp_path: Path):
+    """The scope rule (CONTRACTS.md §2) with retention off: refused, nothing written."""
+    from eventsync.config import EventSyncConfig
+    from eventsync.errors import InvalidEvent
+    from eventsync.events import build_event
+    from eventsync.queue.offline_queue import enqueue_for_target, open_target_queue
+    from eventsync.receivers import Target
+
+    target = Target("blue", "stub", "https://s.example", {"team": "Team-Blue"})
+    config = EventSyncConfig()
+    enqueue_for_target(target, tmp_path, config,
+                       build_event({"event_type": "T", "aggregate_id": "A",
+                                    "team_slug": "team-blue"}))
+    with pytest.raises(InvalidEvent, match="produced for team"):
+        enqueue_for_target(target, tmp_path, config,
+                           build_event({"event_type": "T", "aggregate_id": "B",
+                                        "team_slug": "team-red"}))
+    with open_target_queue(target, tmp_path, config) as queue:
+        assert [e.aggregate_id for e in queue.drain(10)] == ["A"]

@@ -587,9 +587,26 @@ def open_target_queue(target: Target | None, home: Path | None,
                         coalesce_types=types, audit_home=home)
 
 
+def _check_scope(target: Target, event: Event) -> None:
+    producer = event.producer or {}
+    for part in ("team", "user"):
+        wanted, given = target.options.get(part), producer.get(part)
+        if (isinstance(wanted, str) and wanted.strip() and isinstance(given, str)
+                and given.strip() and wanted.strip().lower() != given.strip().lower()):
+            raise InvalidEvent(
+                f"event {event.event_id} was produced for {part} {given!r}, but target"
+                f" {target.name!r} is {part} {wanted!r}; nothing was written")
+
+
 def enqueue_for_target(target: Target | None, home: Path | None, config: EventSyncConfig,
                        event: Event) -> None:
-    """Queue one event in `target`'s offline queue, opened for just this write."""
+    """Queue one event in `target`'s offline queue, opened for just this write.
+
+    The scope rule holds here too: an event produced for another team (or user) than the
+    target's is refused, never queued where that target would be sent it.
+    """
+    if target is not None:
+        _check_scope(target, event)
     queue = open_target_queue(target, home, config)
     try:
         if not queue.queue_event(event):
