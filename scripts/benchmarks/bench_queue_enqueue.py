@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import sqlite3
@@ -106,6 +107,7 @@ def run_once(python: Path, kind: str, template: Path, workdir: Path, tag: str) -
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, path)
+    os.sync()  # the copy's dirty pages must not be flushed inside someone's timed fsyncs
     done = subprocess.run([str(python), "-c", WORKER, kind, str(path), tag, str(ENQUEUES)],
                           capture_output=True, text=True, cwd=workdir, timeout=900)
     if done.returncode != 0:
