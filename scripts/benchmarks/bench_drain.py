@@ -11,6 +11,8 @@
    this process) vs the bare loop posting the same batches to the same two stubs.
 4. Memory: peak RSS of a real `eventsync sync now` process draining 200,000 events.
 5. JetStream: `sync now` to a real nats-server vs a bare nats-py loop (drain_nats.py).
+6. Teamspace: the teamspace receiver to `stub serve --teamspace` vs the plain stub
+   (drain_teamspace.py; target >= 60 %).
 
 Run: .venv/bin/python scripts/benchmarks/bench_drain.py [--quick] [--rounds N] [--events N]
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import requests
 from drain_nats import print_row as jetstream_row
+from drain_teamspace import run as teamspace_row
 from stub_process import BIN, Stub
 
 from eventsync.config import load_config
@@ -223,6 +226,7 @@ def main() -> None:
                   f"(limit {RSS_LIMIT_MB} MB), {RSS_EVENTS / seconds:,.0f} events/s "
                   "including process start")
     jetstream_row(5_000 if args.quick else 20_000, 3)  # scripts/benchmarks/drain_nats.py
+    teamspace_row(args.quick)  # scripts/benchmarks/drain_teamspace.py
     print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
 
 

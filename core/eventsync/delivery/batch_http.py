@@ -354,8 +354,9 @@ class BatchClient:
                                             timeout=(self._connect, self._read),
                                             allow_redirects=False)
             except (requests.RequestException, OSError) as exc:
-                if limit.fired:
-                    return f"timeout after {self.total_timeout:g}s: no complete answer in time"
+                if limit.fired:  # the same words as a read timeout: which of the two fires
+                    # first when they are equal is a race, and the user's fix is the same
+                    return f"read timeout after {self.total_timeout:g}s"
                 return _transport_detail(exc, self._connect, self._read)
 
     def _refusal(self, reply: requests.Response, size: int, batch: list[Event]) -> _Outcome:
