@@ -320,12 +320,34 @@ def derive_producer(data: dict[str, Any]) -> dict[str, Any] | None:
     return derived or None
 
 
+_PRODUCERS: dict[tuple[Any, ...], str] = {}  # producers repeat: most events share a handful
+_NO_KEY = object()
+
+
 def _producer_json(value: Any) -> str:
-    """Validate the producer and return its canonical JSON in the same pass over its keys."""
+    """Validate the producer and return its canonical JSON in the same pass over its keys.
+
+    A producer already seen (same keys, same values) is not validated and encoded again: a
+    bulk import has one or a few, and this was a tenth of building an event."""
     if value is None:
         return "null"
     if not isinstance(value, dict) or not value.keys() <= _PRODUCER_KEYS:
         raise InvalidEvent("producer must be an object with only user, team and project keys")
+    key = (value.get("user", _NO_KEY), value.get("team", _NO_KEY),
+           value.get("project", _NO_KEY))
+    try:
+        return _PRODUCERS[key]
+    except KeyError:
+        text = _encode_producer(value)
+    except TypeError:  # an unhashable value: refused below
+        return _encode_producer(value)
+    if len(_PRODUCERS) >= 1024:
+        _PRODUCERS.clear()
+    _PRODUCERS[key] = text
+    return text
+
+
+def _encode_producer(value: dict[str, Any]) -> str:
     parts = []
     for key in sorted(value):
         item = value[key]
