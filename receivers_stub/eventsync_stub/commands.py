@@ -10,7 +10,7 @@ import os
 import signal
 import sqlite3
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,18 +155,23 @@ def _token_from(variable: str | None) -> str | None:
 
 def _serve_until_signalled(server: Any) -> None:
     """Handlers go in before the first line is printed: a script may signal as soon as it reads
-    the URL, and the default SIGTERM action would end the process without closing the db."""
-    stop = threading.Event()
+    the URL, and the default SIGTERM action would end the process without closing the db.
+
+    The handler only appends to a list: it runs on the main thread between two bytecodes, and a
+    `threading.Event.set()` there could wait forever for the lock of the `wait()` it interrupted.
+    """
+    signalled: list[int] = []
     wanted = [signal.SIGINT, signal.SIGTERM]
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in wanted}
+    previous = {sig: signal.signal(sig, lambda signum, _frame: signalled.append(signum))
+                for sig in wanted}
     try:
         click.echo(f"listening on {server.url}")
         sys.stdout.flush()
         if not server.loopback:
             click.echo(f"eventsync-stub: warning: {server.host} is not a loopback address; "
                        "anyone who can reach this machine can post events", err=True)
-        while not stop.wait(0.1):
-            pass
+        while not signalled:
+            time.sleep(0.05)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -7,7 +7,6 @@ offline laptop does not spin; progress goes to stderr, one line per target that 
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from eventsync.delivery.targets import TargetRegistry
 def daemon(interval: float, max_backoff: float) -> None:
     """Drain every registered target on an interval; stop cleanly on SIGINT/SIGTERM."""
     ctx = app()
-    stop = threading.Event()
+    stop = StopRequest()
     backoff = Backoff(interval, max_backoff)
     with _signals(stop):
         click.echo(f"eventsync daemon: draining every {interval:g}s; stop with Ctrl-C", err=True)
@@ -93,8 +92,31 @@ def _report(outcome: DrainOutcome, backoff: Backoff) -> None:
                    f"{report.terminal_failed} terminal-failed", err=True)
 
 
+class StopRequest:
+    """Set from a signal handler, read by the main loop and the drain workers.
+
+    A plain attribute, not a `threading.Event`: the handler runs on the main thread between two
+    bytecodes, possibly while that thread is inside `Event.wait()` holding the event's lock, and
+    `Event.set()` from there would wait for that lock forever (the daemon then ignores SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+
 @contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
+def _signals(stop: StopRequest) -> Iterator[None]:
     wanted = [signal.SIGINT, signal.SIGTERM]
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in wanted}
     try:
