@@ -11,14 +11,22 @@ Each table owner declares a `Schema` (a component name and its ordered steps). T
 `PRAGMA user_version` is the store format; the `schema_version` table records how far each
 component has migrated, so independently usable components (journal, ledger, jobs) can share one
 file and still each move forward on their own.
+
+A store opened `read_only` (the commands that only look: status, lists, inspect) never writes,
+so it works on a read-only home or a full disk: it opens the file `mode=ro` (and `immutable=1`
+when SQLite cannot even create the WAL's shared-memory file there), a missing file or a
+component the file has never held reads as empty tables held in memory, and only a component
+at an older schema still needs one write to upgrade it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,6 +99,42 @@ def connect(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqli
     return conn
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write, even to the WAL index, with errors translated.
+
+    `mode=ro` still needs the `-shm` file of a WAL database to exist or be creatable; where
+    it is neither (a read-only filesystem, a full disk), `immutable=1` reads the file as it is,
+    which is right there because nothing else can be writing it either.
+    """
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    with sqlite_errors(path):
+        try:
+            return _probed(sqlite3.connect(uri, uri=True, isolation_level=None,
+                                           check_same_thread=False))
+        except sqlite3.OperationalError as exc:
+            if not _cannot_share_memory(exc):
+                raise
+        return _probed(sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None,
+                                       check_same_thread=False))
+
+
+def _probed(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Read the schema now, so a file SQLite cannot open fails here rather than mid-command."""
+    try:
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def _cannot_share_memory(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("unable to open", "readonly", "read-only", "disk i/o",
+                                         "full"))
+
+
 def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
     """Switch a new file to WAL, waiting out other processes doing the same.
 
@@ -135,12 +179,15 @@ class _ThreadConnection:
 class Store:
     """One SQLite file: per-thread connections, explicit transactions, component schemas."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
+        self._stand_ins: dict[str, _ThreadConnection] = {}
         self._migrated: set[str] = set()
         self._closed = False
         weakref.finalize(self, _close_all, self._conns)
@@ -152,11 +199,25 @@ class Store:
         if held is None:
             if self._closed:
                 raise StorageError(f"database {self.path} is closed")
-            held = _ThreadConnection(connect(self.path, busy_timeout_ms=self._busy_timeout_ms))
+            held = _ThreadConnection(self._open())
             self._local.held = held
             with self._lock:
                 self._conns.add(held)
         return held.conn
+
+    def _open(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
+        if self.path.exists():
+            conn = connect_read_only(self.path)
+        else:
+            conn = sqlite3.connect("file::memory:", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+        with self._lock:
+            stand_ins = list(self._stand_ins)
+        for name in stand_ins:
+            _attach(conn, name)
+        return conn
 
     def open_connections(self) -> int:
         """How many threads hold a connection of this store now (each closes with its thread)."""
@@ -205,23 +266,56 @@ class Store:
             return
         conn = self.conn
         with sqlite_errors(self.path):
-            current = conn.execute("PRAGMA user_version").fetchone()[0]
-            if current > STORE_FORMAT:
-                raise StorageError(
-                    f"database {self.path} was written by a newer eventsync "
-                    f"(format {current}); upgrade eventsync"
-                )
+            store_format, current = _versions(conn, schema.component)
+        if store_format > STORE_FORMAT:
+            raise StorageError(f"database {self.path} was written by a newer eventsync "
+                               f"(format {store_format}); upgrade eventsync")
+        if current > schema.version:
+            raise StorageError(_newer_schema(self.path, schema, current))
+        if current < schema.version:
+            if not self.read_only:
+                self._migrate(conn, schema, store_format)
+            elif current == 0:
+                self._stand_in(schema)
+            else:
+                with Store(self.path, busy_timeout_ms=self._busy_timeout_ms) as writer:
+                    writer.ensure(schema)
+        self._migrated.add(schema.component)
+
+    def _migrate(self, conn: sqlite3.Connection, schema: Schema, store_format: int) -> None:
+        """The write path, taken only when a component is behind: most opens need no lock."""
+        with sqlite_errors(self.path):
             conn.execute(_VERSION_TABLE)
-            if current < STORE_FORMAT:
+            if store_format < STORE_FORMAT:
                 conn.execute(f"PRAGMA user_version = {STORE_FORMAT}")
         with self.transaction() as tx:
             migrate_component(tx, schema, self.path)
-        self._migrated.add(schema.component)
+
+    def _stand_in(self, schema: Schema) -> None:
+        """Empty tables in memory for a component this file has never held, attached to every
+        connection of this store: a reader sees "nothing yet" without the file being written."""
+        name = f"stand_in_{next(_STAND_IN_NAMES)}"
+        anchor = _ThreadConnection(sqlite3.connect(_memory_uri(name), uri=True,
+                                                   isolation_level=None,
+                                                   check_same_thread=False))
+        for step in schema.steps:
+            for statement in _statements(step):
+                anchor.conn.execute(statement)
+        with self._lock:
+            self._stand_ins[name] = anchor
+            conns = [held.conn for held in self._conns]
+        with sqlite_errors(self.path):
+            for conn in conns:
+                _attach(conn, name)
 
     def close(self) -> None:
         """Close every connection this store opened, from any thread."""
         self._closed = True
         _close_all(self._conns)
+        with self._lock:
+            anchors, self._stand_ins = list(self._stand_ins.values()), {}
+        for anchor in anchors:
+            anchor.close()
         self._local = threading.local()
 
     def __enter__(self) -> Store:
@@ -238,10 +332,7 @@ def migrate_component(conn: sqlite3.Connection, schema: Schema, path: Path | str
     ).fetchone()
     current = row[0] if row else 0
     if current > schema.version:
-        raise StorageError(
-            f"database {path}: {schema.component} schema v{current} is newer than this "
-            f"eventsync (v{schema.version}); upgrade eventsync"
-        )
+        raise StorageError(_newer_schema(path, schema, current))
     for step in schema.steps[current:]:
         for statement in _statements(step):
             conn.execute(statement)
@@ -252,6 +343,38 @@ def migrate_component(conn: sqlite3.Connection, schema: Schema, path: Path | str
             (schema.component, schema.version),
         )
     return schema.version
+
+
+def _newer_schema(path: Path | str, schema: Schema, current: int) -> str:
+    return (f"database {path}: {schema.component} schema v{current} is newer than this "
+            f"eventsync (v{schema.version}); upgrade eventsync")
+
+
+def _versions(conn: sqlite3.Connection, component: str) -> tuple[int, int]:
+    """The file's store format and `component`'s schema version (0: never migrated), read
+    without a lock: when both are current, opening a store writes nothing."""
+    store_format = conn.execute("PRAGMA user_version").fetchone()[0]
+    try:
+        row = conn.execute("SELECT version FROM schema_version WHERE component = ?",
+                           (component,)).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        row = None
+    return store_format, row[0] if row else 0
+
+
+_STAND_IN_NAMES = itertools.count()
+
+
+def _memory_uri(name: str) -> str:
+    return f"file:eventsync-{name}?mode=memory&cache=shared"
+
+
+def _attach(conn: sqlite3.Connection, name: str) -> None:
+    """Unqualified names find main's tables first, then attached ones: a stand-in never hides
+    a real table."""
+    conn.execute(f"ATTACH DATABASE ? AS {name}", (_memory_uri(name),))
 
 
 def _statements(script: str) -> list[str]:

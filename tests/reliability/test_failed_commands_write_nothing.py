@@ -16,7 +16,7 @@ def test_sync_now_without_any_target_creates_no_database(cli: Callable[..., Any]
                                                          home: Path) -> None:
     result = cli("sync", "now")
     assert result.code == 1
-    assert "no targets are registered" in one_line_error(result.err)
+    assert "no active target is set" in one_line_error(result.err)
     assert cli("sync", "now", "--json").code == 1
     every = cli("sync", "now", "--all", "--json")
     assert (every.code, every.json()) == (0, [])

@@ -20,7 +20,7 @@ def show(as_json: bool) -> None:
 
     Each line is `KEY = VALUE` with the dotted key `sync config set` takes; `-` means unset.
     """
-    cfg = load_config(app().home)
+    cfg = load_config(app(read_only=True).home)
     if as_json:
         emit_json(cfg.to_dict())
         return

@@ -25,16 +25,17 @@ class AppContext:
 
     def __init__(self, debug: bool = False) -> None:
         self.debug = debug
+        self.read_only = False
         self._store: Store | None = None
 
     @cached_property
     def home(self) -> Path:
-        return resolve_home()
+        return resolve_home(create=not self.read_only)
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.home / DB_NAME)
+            self._store = Store(self.home / DB_NAME, read_only=self.read_only)
         return self._store
 
     @cached_property
@@ -66,13 +67,20 @@ class AppContext:
             self._store.close()
 
 
-def app(ctx: click.Context | None = None) -> AppContext:
-    """The AppContext of the running command."""
+def app(ctx: click.Context | None = None, *, read_only: bool = False) -> AppContext:
+    """The AppContext of the running command.
+
+    A command that only looks says `read_only=True` before it touches the store: it then
+    opens the database without writing anything, so it still works on a read-only home or a
+    full disk, and never creates a home or a database just to report that they are empty.
+    """
     ctx = ctx or click.get_current_context()
     root = ctx.find_root()
     if root.obj is None:
         root.obj = AppContext()
         root.call_on_close(root.obj.close)
+    if read_only and root.obj._store is None:
+        root.obj.read_only = True
     return root.obj
 
 

@@ -86,7 +86,7 @@ def _refuse_without_database(config: EventSyncConfig, every: bool, as_json: bool
     if config.delivery == "none":
         _explain_no_delivery(as_json)
         return
-    raise AuthorityError("no targets are registered (fix: eventsync sync targets add NAME "
+    raise AuthorityError("no active target is set (fix: eventsync sync targets add NAME "
                          "--type TYPE --url URL --activate)")
 
 

@@ -87,7 +87,7 @@ def import_cmd(source: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the events as a JSON list.")
 def list_cmd(limit: int, as_json: bool) -> None:
     """List the newest events, oldest first."""
-    rows = app().journal.tail(limit)
+    rows = app(read_only=True).journal.tail(limit)
     if as_json:
         emit_json([row.event.to_dict() for row in rows])
         return

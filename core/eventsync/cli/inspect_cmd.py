@@ -30,7 +30,7 @@ from eventsync.receivers import Target
 @click.option("--json", "as_json", is_flag=True, help="Print the event and its history as JSON.")
 def inspect(event_id: str, as_json: bool) -> None:
     """Show EVENT_ID as stored and, per target, every delivery attempt."""
-    report = build_inspection(app(), event_id)
+    report = build_inspection(app(read_only=True), event_id)
     if as_json:
         emit_json(report)
     else:

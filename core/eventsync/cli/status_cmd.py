@@ -34,7 +34,7 @@ DEPLOYMENT_KEYS = ("server_instance_id", "deployment_id", "environment_name", "g
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(check: bool, as_json: bool) -> None:
     """Show the journal, per-target delivery counts, the active target and problems."""
-    ctx = app()
+    ctx = app(read_only=True)
     report = build_status(ctx)
     if as_json:
         emit_json(report)
@@ -100,7 +100,7 @@ def queue_status(ctx: AppContext, config: EventSyncConfig, target: Target | None
 
 
 def _work_stats(ctx: AppContext) -> dict[str, int]:
-    queue = WorkQueue(ctx.home / DB_NAME)
+    queue = WorkQueue(ctx.home / DB_NAME, read_only=ctx.read_only)
     try:
         return queue.stats()
     finally:

@@ -59,7 +59,7 @@ def add(name: str, type_name: str, url: str, options: tuple[str, ...], activate:
 @click.option("--json", "as_json", is_flag=True, help="Print the targets as JSON.")
 def list_cmd(as_json: bool) -> None:
     """List targets, sorted by name."""
-    ctx = app()
+    ctx = app(read_only=True)
     active = load_config(ctx.home).active_target
     rows = [describe_target(t, active, ctx.plugins) for t in TargetRegistry(ctx.store).list()]
     if as_json:

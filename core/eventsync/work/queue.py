@@ -132,10 +132,11 @@ def worker_identity(suffix: str = "") -> str:
 class WorkQueue:
     """A durable job queue over one SQLite file (it may be the main `eventsync.db`)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, max_attempts: int = 5) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, max_attempts: int = 5,
+                 read_only: bool = False) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError("max_attempts must be a positive integer")
-        self.store = Store(Path(path))
+        self.store = Store(Path(path), read_only=read_only)
         self.max_attempts = max_attempts
         self.store.ensure(SCHEMA)
 
