@@ -134,9 +134,6 @@ def test_read_only_home_every_command_is_one_line_and_nothing_drifts(
     assert cli("sync", "now", "--json").json()["delivered"] == 1
 
 
-# config.py had uncommitted edits by another helper when this suite was written. The fix (in
-# `save_raw`): catch OSError around the temp file + replace and raise
-# `ConfigError(f"cannot write {path}: {exc.strerror}")` (the temp file already cleaned up).
 def test_config_set_on_a_read_only_home_is_one_line(cli: Callable[..., Any],
                                                     ro_home: Path) -> None:
     assert cli("sync", "config", "set", "delivery.batch_size", "7").code == 0
