@@ -17,7 +17,8 @@ import requests
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T], timeout: float = 20.0, interval: float = 0.02) -> T:
+def wait_until(probe: Callable[[], T], timeout: float = 20.0, interval: float = 0.02,
+               what: str | None = None) -> T:
     """Poll `probe` until it returns something truthy; fail the test when it never does."""
     deadline = time.monotonic() + timeout
     while True:
@@ -25,7 +26,7 @@ def wait_until(probe: Callable[[], T], timeout: float = 20.0, interval: float = 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {probe}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
         time.sleep(interval)
 
 

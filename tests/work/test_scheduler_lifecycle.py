@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.processes import wait_until
 
 from eventsync.errors import StorageError
 from eventsync.work import Job, Scheduler, SchedulerConfig, WorkQueue
 
 QUICK = {"lease_ttl_seconds": 0.6, "heartbeat_seconds": 0.2, "jitter_seconds": 0}
-
-
-def wait_until(probe: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.01)
-    return value
 
 
 @pytest.fixture

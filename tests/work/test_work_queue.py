@@ -6,11 +6,10 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from work_helpers import rows
+from work_helpers import rows, vm_steps
 
 from eventsync.errors import EventSyncError
 from eventsync.work import Job, WorkQueue
@@ -249,22 +248,6 @@ def test_failures_on_one_thread_never_lock_out_the_others(wq: WorkQueue) -> None
     stats = wq.stats()
     assert (stats["done"], stats["total"]) == (120, 120)
     assert wq.live_job("bad") is None
-
-
-def vm_steps(queue: WorkQueue, action: Callable[[], object]) -> int:
-    """SQLite virtual-machine steps (in hundreds) that `action` costs on this thread."""
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    queue.store.conn.set_progress_handler(count, 100)
-    try:
-        action()
-    finally:
-        queue.store.conn.set_progress_handler(None, 100)
-    return steps[0]
 
 
 def test_leasing_reads_live_jobs_only_not_the_finished_history(wq: WorkQueue, db: Path) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from work_helpers import vm_steps
 
 from eventsync.delivery.ledger import Ledger
 from eventsync.home import DB_NAME
@@ -99,22 +99,6 @@ def test_max_attempts_must_be_a_positive_integer(tmp_path: Path, bad: object) ->
     with pytest.raises(ValueError):
         WorkQueue(tmp_path / "jobs.db", max_attempts=bad)  # type: ignore[arg-type]
     assert not (tmp_path / "jobs.db").exists()
-
-
-def vm_steps(queue: WorkQueue, action: Callable[[], object]) -> int:
-    """SQLite virtual-machine steps (in hundreds) that `action` costs on this thread."""
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    queue.store.conn.set_progress_handler(count, 100)
-    try:
-        action()
-    finally:
-        queue.store.conn.set_progress_handler(None, 100)
-    return steps[0]
 
 
 WAITING = ("queued", 0, None, None, None)

@@ -1,4 +1,4 @@
-"""Helpers for the work-queue tests: worker subprocesses, raw rows, events as JSONL."""
+"""Helpers for the work-queue tests: worker subprocesses, raw rows, events as JSONL, query cost."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from eventsync.work import WorkQueue
 
 WORKER = Path(__file__).with_name("work_worker.py")
 
@@ -31,3 +34,19 @@ def worker(mode: str, db: Path, *args: str) -> subprocess.Popen[str]:
 def jsonl(count: int, prefix: str = "WP") -> str:
     return "".join(json.dumps({"event_type": "WPStatusChanged", "aggregate_id": f"{prefix}{i:03d}",
                                "payload": {"step": i}}) + "\n" for i in range(count))
+
+
+def vm_steps(queue: WorkQueue, action: Callable[[], object]) -> int:
+    """SQLite virtual-machine steps (in hundreds) that `action` costs on this thread."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    queue.store.conn.set_progress_handler(count, 100)
+    try:
+        action()
+    finally:
+        queue.store.conn.set_progress_handler(None, 100)
+    return steps[0]
