@@ -102,6 +102,27 @@ def test_a_component_the_file_never_held_reads_as_empty_on_a_read_only_home(
     assert targets.code == 0 and targets.json() == []
 
 
+@needs_mount
+def test_retention_off_status_reads_the_offline_queue_on_a_read_only_home(
+        cli: Callable[..., Any], home: Path) -> None:
+    """With retention off, events wait in the target's spec-kitty queue file, which status
+    reads too: opening it as a queue would migrate it and fail on a read-only home."""
+    with tiny_filesystem(home, "4m"):
+        assert cli("sync", "config", "set", "retention.enabled", "false").code == 0
+        assert cli("sync", "targets", "add", "s", "--type", "stub", "--url",
+                   "http://127.0.0.1:9", "--activate").code == 0
+        for name in ("A1", "A2"):
+            assert cli("events", "append", "T", name).code == 0
+        remount(home, "ro")
+        try:
+            status = cli("sync", "status", "--json")
+        finally:
+            remount(home, "rw")
+    assert status.code == 0, status.err
+    queue = status.json()["queue"]
+    assert queue["events"] == 2 and Path(queue["path"]).parent.name == "queues"
+
+
 def test_looking_at_a_home_that_does_not_exist_creates_nothing(
         cli: Callable[..., Any], home: Path) -> None:
     assert not home.exists()

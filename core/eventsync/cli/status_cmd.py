@@ -21,7 +21,7 @@ from eventsync.delivery.targets import TargetRegistry, redact_url
 from eventsync.home import DB_NAME
 from eventsync.maintenance.gc import gc_preview, journal_growth, parse_duration
 from eventsync.maintenance.migrate import migration_summary
-from eventsync.queue.offline_queue import open_target_queue
+from eventsync.queue.offline_queue import peek_stats, target_queue_path
 from eventsync.queue.spec_kitty_rules import EVICTED_TEAMSPACE
 from eventsync.receivers import Target
 from eventsync.work import WorkQueue
@@ -88,11 +88,7 @@ def queue_status(ctx: AppContext, config: EventSyncConfig, target: Target | None
     """
     if config.retention or not config.delivers:
         return {"events": 0, "oldest_age_seconds": None, "evicted": None, "path": None}
-    queue = open_target_queue(target, ctx.home, config)
-    try:
-        stats = queue.stats()
-    finally:
-        queue.close()
+    stats = peek_stats(target_queue_path(target, ctx.home))
     oldest = stats["oldest_enqueued_at"]
     return {"events": stats["events"],
             "oldest_age_seconds": round(max(0.0, time.time() - oldest), 1) if oldest else None,

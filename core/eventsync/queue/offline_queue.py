@@ -59,7 +59,7 @@ from eventsync.queue.spec_kitty_rules import (
     spec_kitty_coalesce_key,
 )
 from eventsync.receivers import DeliveryResult, DeliveryStatus, Target
-from eventsync.store import connect, sqlite_errors
+from eventsync.store import connect, connect_read_only, sqlite_errors
 
 MAX_QUEUE_SIZE = 100_000
 STRICT_CAP = 10_000
@@ -572,19 +572,37 @@ def _positive(name: str, value: Any, *, minimum: int) -> int:
 
 def open_target_queue(target: Target | None, home: Path | None,
                       config: EventSyncConfig) -> OfflineQueue:
-    """The bounded offline queue for `target`'s scope (`queue.db` when there is no target).
+    """The bounded offline queue for `target`'s scope (`queue.db` when there is no target)."""
+    types = (*DEFAULT_COALESCE_TYPES, *config.coalesce_types)
+    return OfflineQueue(target_queue_path(target, home), max_queue_size=config.max_queue_size,
+                        coalesce_types=types, audit_home=home)
 
-    The file name follows spec-kitty's rule (`queues/queue-<digest>.db` over
-    `server|user|team`), so files written here are exactly what `sync migrate` and spec-kitty
-    know how to read.
-    """
+
+def target_queue_path(target: Target | None, home: Path | None) -> Path:
+    """Where `target`'s offline queue lives. The name follows spec-kitty's rule
+    (`queues/queue-<digest>.db` over `server|user|team`), so files written here are exactly
+    what `sync migrate` and spec-kitty know how to read."""
     scope = None
     if target is not None:
         scope = build_queue_scope(target.url, target.options.get("user"),
                                   target.options.get("team"))
-    types = (*DEFAULT_COALESCE_TYPES, *config.coalesce_types)
-    return OfflineQueue(default_queue_db_path(scope, home), max_queue_size=config.max_queue_size,
-                        coalesce_types=types, audit_home=home)
+    return default_queue_db_path(scope, home)
+
+
+def peek_stats(path: Path) -> dict[str, Any]:
+    """`OfflineQueue.stats()`'s events, oldest enqueue time and path, read without writing:
+    for the commands that only look, on a read-only home or a full disk. A queue file not yet
+    created holds no events."""
+    events, oldest = 0, None
+    if path.exists():
+        conn = connect_read_only(path)
+        try:
+            with sqlite_errors(path):
+                events, oldest = conn.execute("SELECT COUNT(*), MIN(timestamp) FROM queue"
+                                              ).fetchone()
+        finally:
+            conn.close()
+    return {"events": int(events), "oldest_enqueued_at": oldest, "path": str(path)}
 
 
 def _check_scope(target: Target, event: Event) -> None:
