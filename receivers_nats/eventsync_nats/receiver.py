@@ -8,6 +8,10 @@ than eventsync's redelivery horizon (lease TTL + retry backoff cap).
 The nats-py client runs on one event-loop thread owned by this receiver; `close()` closes the
 connection and joins that thread, so nothing of it outlives the drain. One receiver holds one
 connection, reused for every batch of the drain.
+
+nats-py (and the session built on it) is imported only when a receiver connects: every eventsync
+command loads this plugin, and importing nats-py costs about 0.1-0.3 s that only a NATS drain
+should pay.
 """
 
 from __future__ import annotations
@@ -16,17 +20,22 @@ import contextlib
 import importlib.util
 import math
 import os
-from typing import Any
-
-import nats.errors
-import nats.js.errors
+from typing import TYPE_CHECKING, Any
 
 import eventsync
 from eventsync_nats.loop import LoopThread
 from eventsync_nats.options import SCHEMES, NatsOptions, parse_options
-from eventsync_nats.outcomes import check_stream, describe_error, missing_stream
-from eventsync_nats.session import CONNECT_BUDGET, NoStream, Session, Unreachable
+from eventsync_nats.outcomes import (
+    NoStream,
+    Unreachable,
+    check_stream,
+    describe_error,
+    missing_stream,
+)
 from eventsync_nats.subjects import subject_matches
+
+if TYPE_CHECKING:
+    from eventsync_nats.session import Session
 
 GRACE = 5.0
 MIN_CREATED_WINDOW = 120.0
@@ -115,6 +124,8 @@ class NatsReceiver(eventsync.DeliveryReceiver):
         if self._session is not None:
             old, self._session = self._session, None
             self._run(old.close)
+        from eventsync_nats.session import CONNECT_BUDGET, Session
+
         session = Session(options, f"eventsync:{self.target.name}")
         token = self._token(options)
         try:
@@ -128,6 +139,9 @@ class NatsReceiver(eventsync.DeliveryReceiver):
         self._session = session
 
     def _stream_info(self, options: NatsOptions) -> Any:
+        import nats.errors
+        import nats.js.errors
+
         session = self._session
         assert session is not None
         try:

@@ -26,6 +26,7 @@ from eventsync_nats.options import NatsOptions
 from eventsync_nats.outcomes import (
     NO_RESPONDERS,
     NoStream,
+    Unreachable,
     describe_error,
     parse_reply,
     result_for,
@@ -38,14 +39,6 @@ CONNECT_BUDGET = 5.0
 RECONNECT_WAIT = 0.25
 NO_RESPONDERS_WAIT = 0.25
 HEADER_LINE = len(b"NATS/1.0\r\n") + len(b"\r\n")
-
-
-class Unreachable(Exception):
-    """The server could not be reached (or refused the credentials, when `auth` is set)."""
-
-    def __init__(self, message: str, *, auth: bool = False) -> None:
-        super().__init__(message)
-        self.auth = auth
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import eventsync
@@ -21,6 +24,15 @@ def test_plugins_lists_the_nats_distribution_and_type(cli):
     rows = {row["name"]: row for row in cli("plugins", "--json").json()}
     assert rows["eventsync-nats"]["receivers"] == ["nats"]
     assert rows["eventsync-nats"]["error"] in (None, "")
+
+
+def test_a_command_that_uses_no_nats_target_never_imports_nats_py(home):
+    """Every command loads the plugin; importing nats-py is left to a receiver that connects."""
+    probe = ("import sys; from eventsync.cli import run; code = run(['sync', 'targets', 'list']);"
+             " print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'nats'))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.splitlines()[-1] == "0 []", (done.stdout, done.stderr)
 
 
 def test_a_valid_target_is_added_and_listed_without_secrets(cli):
