@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,35 @@ def test_looking_at_a_home_that_does_not_exist_creates_nothing(
     assert cli("events", "list", "--json").json() == []
     assert cli("sync", "targets", "list", "--json").json() == []
     assert not home.exists()
+
+
+WRITER = """
+import sys
+from eventsync.journal.journal import Journal
+journal = Journal.open(sys.argv[1])
+for i in range(200):
+    journal.append("T", f"A{i}")
+print("committed", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_commands_that_only_look_see_what_a_killed_writer_committed(
+        cli: Callable[..., Any], home: Path) -> None:
+    """kill -9 leaves the last commits in the WAL with no checkpoint: a reader that opened the
+    file `immutable` would not see them."""
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(home)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "committed\n"
+        assert (home / f"{DB_NAME}-wal").stat().st_size > 0
+    finally:
+        writer.kill()
+        writer.wait()
+    status = cli("sync", "status", "--json")
+    assert status.code == 0 and status.json()["journal"]["events"] == 200
+    listed = cli("events", "list", "--limit", "1000", "--json")
+    assert [e["aggregate_id"] for e in listed.json()] == [f"A{i}" for i in range(200)]
 
 
 def test_read_only_store_leaves_the_file_as_it_was(tmp_path: Path) -> None:
