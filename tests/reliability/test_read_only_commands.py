@@ -1,8 +1,8 @@
 """Commands that only look (`sync status`, `events list`, `sync targets list`, `sync inspect`,
-`sync config show`) work where nothing can be written: a read-only home (a tmpfs remounted
-read-only), a full disk (a tiny tmpfs filled to the last byte), and a home that does not exist
-yet, which they leave uncreated. Before the store had a read-only mode each of them failed in
-one line there: every open took the write lock to check the schema."""
+`sync config show`, `sync gc --dry-run`) work where nothing can be written: a read-only home
+(a tmpfs remounted read-only), a full disk (a tiny tmpfs filled to the last byte), and a home
+that does not exist yet, which they leave uncreated. Before the store had a read-only mode each
+of them failed in one line there: every open took the write lock to check the schema."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def assert_reads_everything(cli: Callable[..., Any]) -> None:
     assert inspected.code == 0, inspected.err
     shown = cli("sync", "config", "show")
     assert shown.code == 0, shown.err
+    preview = cli("sync", "gc", "--policy", "delivered-everywhere", "--dry-run", "--json")
+    assert preview.code == 0, preview.err
+    assert preview.json()["dry_run"] is True
 
 
 @needs_mount

@@ -48,7 +48,7 @@ def gc(policy: str, older_than: timedelta | None, max_events: int | None, force:
     journal row as a tombstone. Events not yet delivered to every registered target are
     protected unless --force.
     """
-    ctx = app()
+    ctx = app(read_only=dry_run)
     with progress("deleting payloads", as_json=as_json) as bar:
         report = run_gc(ctx.store, ctx.plugins, policy, older_than=older_than,
                         max_events=max_events, force=force, dry_run=dry_run,
