@@ -4,11 +4,17 @@ The server validates each event with spec-kitty's model, which needs `build_id`,
 `project_uuid`, `correlation_id` and (in 6.x) `lamport_clock` besides eventsync's own keys. An
 event without them would be refused on every attempt, so it is failed_permanent here, with the
 reason, and never posted. Fields are sent verbatim: nothing is added, dropped or rewritten.
+
+A drain checks the journal's stored JSON (`stored_refusals`) instead of decoded events: decoding
+every event costs more than posting it. The stored text is canonical (sorted keys, no spaces,
+`ensure_ascii=False`), so a few substring searches can prove that an envelope is fine; whatever
+they cannot prove is decoded and judged by `refusal`, so both paths give the same verdicts.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import eventsync
@@ -40,6 +46,54 @@ def refusal(event: eventsync.Event) -> str | None:
         return (f"uses retired field {sorted(legacy)[0]}, which Teamspace refuses; kept in the "
                 "journal, never posted")
     return None
+
+
+def stored_refusals(bodies: list[str]) -> dict[int, str]:
+    """Why the events stored as `bodies` cannot go to Teamspace, by index; only the events the
+    quick proof (`_plainly_fit`) cannot clear are decoded."""
+    retired = any(mark in ",".join(bodies) for mark in _RETIRED_MARKS)
+    found: dict[int, str] = {}
+    for index, text in enumerate(bodies):
+        if _plainly_fit(text) and not (retired and any(m in text for m in _RETIRED_MARKS)):
+            continue
+        reason = refusal(eventsync.Event.from_json(text))
+        if reason is not None:
+            found[index] = reason
+    return found
+
+
+# In canonical JSON `,"name":` is always a key (a quote inside a string is escaped), and a key
+# before the text's second `{` belongs to the top-level object. The required keys all sort before
+# "payload" (an object in every event) except project_uuid, which is top-level when the only `}`
+# after it is the last character.
+_HEAD_TEXT = tuple(f',"{name}":"' for name in ("build_id", "correlation_id", "node_id"))
+_CLOCK = ',"lamport_clock":'
+_CLOCK_VALUE = re.compile(r"(?:0|[1-9][0-9]*)[,}]")  # a non-negative JSON integer
+_PROJECT = ',"project_uuid":"'
+# no key is written with escapes, so a retired key anywhere in the text contains one of these
+_RETIRED_MARKS = ('"feature_', '"legacy_aggregate_id":', '"mission_key":', '"work_package_id":')
+
+
+def _plainly_fit(text: str) -> bool:
+    """True only when the canonical `text` certainly carries every required field at its top
+    level with a usable value: text values that start with a character other than a quote, a
+    backslash or whitespace, a non-negative integer clock. False means "decode and look"."""
+    head_end = text.find("{", 1)
+    if head_end < 0:
+        return False
+    for key in _HEAD_TEXT:
+        at = text.find(key, 0, head_end)
+        if at < 0 or not _plain_start(text[at + len(key)]):
+            return False
+    at = text.find(_CLOCK, 0, head_end)
+    if at < 0 or _CLOCK_VALUE.match(text, at + len(_CLOCK)) is None:
+        return False
+    at = text.rfind(_PROJECT)
+    return at > head_end and _plain_start(text[at + len(_PROJECT)]) and text.count("}", at) == 1
+
+
+def _plain_start(char: str) -> bool:
+    return char != '"' and char != "\\" and not char.isspace()
 
 
 def _fields(event: eventsync.Event) -> dict[str, Any]:

@@ -18,10 +18,11 @@ refused refresh stop the drain. The token travels only in the `Authorization` he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import eventsync
-from eventsync_teamspace.envelope import refusal
+from eventsync_teamspace.envelope import refusal, stored_refusals
 from eventsync_teamspace.gates import saas_gate_problem
 from eventsync_teamspace.options import TeamspaceOptions, auth_base, parse_options
 from eventsync_teamspace.tokens import TOKEN_PATH, Tokens
@@ -74,8 +75,23 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
         found = {e_id: eventsync.DeliveryResult(e_id, eventsync.DeliveryStatus.FAILED_PERMANENT,
                                                 reason) for e_id, reason in refused.items()}
         if postable:
-            found.update((r.event_id, r) for r in self._post(postable))
+            found.update((r.event_id, r) for r in self._post(lambda c: c.post_batch(postable)))
         return [found[e.event_id] for e in events]
+
+    def deliver_stored(self, batch: eventsync.StoredBatch) -> list[eventsync.DeliveryResult]:
+        """The drain's call: the envelopes are checked on the stored JSON and posted as it is
+        (spliced, gzipped), never decoded unless the check or the answer needs it."""
+        refused = stored_refusals(batch.bodies)
+        if not refused:
+            return self._post(lambda client: client.post_stored(batch))
+        ids = batch.event_ids
+        found = {ids[i]: eventsync.DeliveryResult(ids[i], eventsync.DeliveryStatus.FAILED_PERMANENT,
+                                                  reason) for i, reason in refused.items()}
+        keep = [i for i in range(len(ids)) if i not in refused]
+        if keep:
+            part = eventsync.StoredBatch([ids[i] for i in keep], [batch.bodies[i] for i in keep])
+            found.update((r.event_id, r) for r in self._post(lambda c: c.post_stored(part)))
+        return [found[event_id] for event_id in ids]
 
     def describe(self) -> dict[str, Any]:
         """The server's deployment facts from the health probe; nothing while a gate is
@@ -95,17 +111,18 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
 
     # --- posting ----------------------------------------------------------------------------
 
-    def _post(self, events: list[eventsync.Event]) -> list[eventsync.DeliveryResult]:
-        """Post once; after a 401, refresh the token once and post again."""
+    def _post(self, send: Callable[[Any], list[eventsync.DeliveryResult]]
+              ) -> list[eventsync.DeliveryResult]:
+        """`send(client)` once; after a 401, refresh the token once and send again."""
         client = self._connect()
         assert self._tokens is not None
         if self._tokens.due():
             self._tokens.refresh(client, self._token_url())
-        results = client.post_batch(events)
+        results = send(client)
         failure = client.auth_failure
         if failure is not None and failure.status == 401 and self._tokens.can_refresh:
             self._tokens.refresh(client, self._token_url())
-            results = client.post_batch(events)
+            results = send(client)
         self._check_server()
         return results
 

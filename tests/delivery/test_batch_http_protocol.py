@@ -171,32 +171,60 @@ def test_412_sets_a_protocol_refusal_with_the_guidance(mocked, body, shown):
     assert isinstance(client.refused, eventsync.ReceiverNotReady)
 
 
-def test_limits_split_by_count_and_uncompressed_bytes(mocked):
+def post_events(client: BatchClient, events: list, how: str) -> list:
+    """Post as an `Event` list, or as the journal's stored batch (never decoded)."""
+    if how == "events":
+        return client.post_batch(events)
+    return client.post_stored(eventsync.StoredBatch([e.event_id for e in events],
+                                                    [e.to_json() for e in events]))
+
+
+def answer_success(request):
+    return 200, {}, json.dumps({"results": [{"event_id": e["event_id"], "status": "success"}
+                                            for e in json.loads(gzip.decompress(request.body)
+                                                                if request.body[:2] == b"\x1f\x8b"
+                                                                else request.body)["events"]]})
+
+
+@pytest.mark.parametrize("how", ["events", "stored"])
+def test_limits_split_by_count_and_uncompressed_bytes(mocked, how):
     events = make_events(10, pad=100)
     size = len(events[0].to_json())
-    mocked.add_callback(responses.POST, URL, callback=lambda r: (200, {}, json.dumps(
-        {"results": [{"event_id": e["event_id"], "status": "success"}
-                     for e in json.loads(gzip.decompress(r.body))["events"]]})))
+    mocked.add_callback(responses.POST, URL, callback=answer_success)
     client = BatchClient(URL, gzip_min_bytes=0, max_events=4, max_bytes=13 + 3 * size + 2)
-    assert {r.status for r in client.post_batch(events)} == {S.SUCCESS}
+    assert {r.status for r in post_events(client, events, how)} == {S.SUCCESS}
     assert [len(sent_ids(c)) for c in mocked.calls] == [3, 3, 3, 1]
     for call in mocked.calls:
         assert len(gzip.decompress(call.request.body)) <= client.max_bytes
+    assert [e["event_id"] for c in mocked.calls for e in sent(c)] == [e.event_id for e in events]
     client.max_bytes = None
     mocked.calls.reset()
-    client.post_batch(events)
+    post_events(client, events, how)
     assert [len(sent_ids(c)) for c in mocked.calls] == [4, 4, 2]
 
 
-def test_an_event_over_the_byte_limit_alone_is_failed_permanent_and_never_sent(mocked):
-    events = [*make_events(2), *make_events(1, pad=5000, prefix="BIG")]
-    mocked.add_callback(responses.POST, URL, callback=lambda r: (200, {}, json.dumps(
-        {"results": [{"event_id": e["event_id"], "status": "success"}
-                     for e in json.loads(r.body)["events"]]})))
-    results = BatchClient(URL, max_bytes=2000).post_batch(events)
-    assert [r.status for r in results] == [S.SUCCESS, S.SUCCESS, S.FAILED_PERMANENT]
+@pytest.mark.parametrize("how", ["events", "stored"])
+def test_an_event_over_the_byte_limit_alone_is_failed_permanent_and_never_sent(mocked, how):
+    events = [*make_events(2), *make_events(1, pad=5000, prefix="BIG"), *make_events(
+        1, prefix="LAST")]
+    mocked.add_callback(responses.POST, URL, callback=answer_success)
+    results = post_events(BatchClient(URL, max_bytes=2000), events, how)
+    assert [r.event_id for r in results] == [e.event_id for e in events]
+    assert [r.status for r in results] == [S.SUCCESS, S.SUCCESS, S.FAILED_PERMANENT, S.SUCCESS]
     assert "at most 2000 bytes per request" in results[2].detail
-    assert [sent_ids(c) for c in mocked.calls] == [[e.event_id for e in events[:2]]]
+    assert [sent_ids(c) for c in mocked.calls] == [[e.event_id for e in events[:2]]
+                                                   + [events[3].event_id]]
+
+
+def test_a_stored_part_refused_whole_answers_the_parts_not_yet_sent(mocked):
+    """After a 503 to the first part, the parts not yet sent share it, never posted."""
+    events = make_events(9, pad=100)
+    mocked.post(URL, status=503, headers={"Retry-After": "7"})
+    client = BatchClient(URL, max_events=3)
+    results = post_events(client, events, "stored")
+    assert len(mocked.calls) == 1
+    assert {(r.status, r.retry_after) for r in results} == {(S.FAILED_TRANSIENT, 7.0)}
+    assert [r.event_id for r in results] == [e.event_id for e in events]
 
 
 @pytest.mark.parametrize("form", [

@@ -201,30 +201,47 @@ class BatchClient:
         return self._post_all(events, _batch_body, self._read_results, "application/json")
 
     def post_stored(self, batch: StoredBatch) -> list[DeliveryResult]:
-        """`post_batch` for a batch as the journal stores it, without decoding it: the body is
-        spliced from `batch.bodies`, and the usual answer (`success` or `duplicate` per event,
-        nothing else said) is read by `batch.event_ids`. Any other answer, or limits to split
-        to, decodes the batch and is handled exactly as `post_batch` would; nothing is posted
-        twice."""
+        """`post_batch` for a batch as the journal stores it, without decoding it: each body is
+        spliced from `batch.bodies` (split to the limits by their sizes), and the usual answer
+        (`success` or `duplicate` per event, nothing else said) is read by `batch.event_ids`.
+        Any other answer decodes that part and is handled exactly as `post_batch` would;
+        nothing is posted twice."""
         ids = batch.event_ids
         if not ids:
             return []
-        body = ('{"events":[' + ",".join(batch.bodies) + "]}").encode()
-        if len(ids) > (self.max_events or len(ids)) or len(body) > (self.max_bytes or len(body)):
-            return self.post_batch(batch.events)
-        outcome = self._post_once(body, _Decoded(batch), self._read_stored, "application/json")
+        body = _stored_body(batch.bodies)
+        if len(ids) <= (self.max_events or len(ids)) and len(body) <= (self.max_bytes
+                                                                        or len(body)):
+            return self._post_stored_part(batch, body, None)[0]
+        groups, oversize = self._plan([_text_size(text) for text in batch.bodies])
+        found = {ids[i]: self._too_large(ids[i], size) for i, size in oversize.items()}
+        stopped: Refusal | None = None
+        for group in groups:
+            part = StoredBatch([ids[i] for i in group], [batch.bodies[i] for i in group])
+            results, stopped = self._post_stored_part(part, _stored_body(part.bodies), stopped)
+            found.update(zip(part.event_ids, results, strict=True))
+        return [found[event_id] for event_id in ids]
+
+    def _post_stored_part(self, batch: StoredBatch, body: bytes, stopped: Refusal | None
+                          ) -> tuple[list[DeliveryResult], Refusal | None]:
+        """One stored part within the limits: posted as it is, split (decoded) while the
+        server says "too large" or "poison"; after a whole-batch failure, that failure."""
+        ids = batch.event_ids
+        outcome = stopped or self._post_once(body, _Decoded(batch), self._read_stored,
+                                             "application/json")
         if not isinstance(outcome, Refusal):
-            return outcome
+            return outcome, None
         if (outcome.too_large or outcome.poison) and len(ids) > 1:
             found: dict[str, DeliveryResult] = {}
-            stopped: Refusal | None = None
             for part in split_batch(batch.events):
                 results, stopped = self._deliver(part, _batch_body, self._read_results,
                                                  "application/json", stopped)
                 found.update((r.event_id, r) for r in results)
-            return [found[event_id] for event_id in ids]
+            return [found[event_id] for event_id in ids], stopped
+        if not (outcome.too_large or outcome.poison):
+            stopped = outcome
         return [DeliveryResult(event_id, outcome.status, outcome.detail, outcome.retry_after)
-                for event_id in ids]
+                for event_id in ids], stopped
 
     def post_ndjson(self, events: list[Event]) -> list[DeliveryResult]:
         """POST one event per line; any 2xx means every event of the request was accepted."""
@@ -286,27 +303,37 @@ class BatchClient:
         count = self.max_events or len(events)
         if self.max_bytes is None:
             return [events[i:i + count] for i in range(0, len(events), count)], {}
-        budget = self.max_bytes - _FRAME_BYTES
-        chunks: list[list[Event]] = []
-        current: list[Event] = []
+        groups, oversize = self._plan([_json_size(event) for event in events])
+        return ([[events[i] for i in group] for group in groups],
+                {events[i].event_id: self._too_large(events[i].event_id, size)
+                 for i, size in oversize.items()})
+
+    def _too_large(self, event_id: str, size: int) -> DeliveryResult:
+        return DeliveryResult(event_id, DeliveryStatus.FAILED_PERMANENT,
+                              f"the event is {size} bytes; the server takes at most "
+                              f"{self.max_bytes} bytes per request")
+
+    def _plan(self, sizes: list[int]) -> tuple[list[list[int]], dict[int, int]]:
+        """Index groups, in order, within `max_events` and `max_bytes` for events of these
+        uncompressed sizes, and the size of each event too large on its own, by index."""
+        count = self.max_events or len(sizes)
+        budget = math.inf if self.max_bytes is None else self.max_bytes - _FRAME_BYTES
+        groups: list[list[int]] = []
+        current: list[int] = []
         used = 0
-        refused: dict[str, DeliveryResult] = {}
-        for event in events:
-            size = _json_size(event)
+        oversize: dict[int, int] = {}
+        for index, size in enumerate(sizes):
             if size > budget:
-                refused[event.event_id] = DeliveryResult(
-                    event.event_id, DeliveryStatus.FAILED_PERMANENT,
-                    f"the event is {size} bytes; the server takes at most {self.max_bytes} "
-                    "bytes per request")
+                oversize[index] = size
                 continue
             if current and (len(current) >= count or used + 1 + size > budget):
-                chunks.append(current)
+                groups.append(current)
                 current, used = [], 0
             used += size + (1 if current else 0)
-            current.append(event)
+            current.append(index)
         if current:
-            chunks.append(current)
-        return chunks, refused
+            groups.append(current)
+        return groups, oversize
 
     def _deliver(self, batch: list[Event], encode: _Encode, interpret: _Interpret,
                  content_type: str, stopped: Refusal | None
@@ -469,8 +496,16 @@ def _wp_id(event: Event) -> Any:
 
 
 def _json_size(event: Event) -> int:
-    text = event.to_json()
+    return _text_size(event.to_json())
+
+
+def _text_size(text: str) -> int:
+    """UTF-8 bytes of `text`; its length when ASCII (the usual case), without encoding it."""
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _stored_body(bodies: list[str]) -> bytes:
+    return ('{"events":[' + ",".join(bodies) + "]}").encode()
 
 
 def _budget(timeout: Timeout) -> tuple[float, float, float]:
