@@ -59,6 +59,8 @@ def stub() -> None:
               help="Teamspace: a refresh token /oauth/token accepts (it rotates on use).")
 @click.option("--token-ttl", type=click.IntRange(min=0), default=3600, show_default=True,
               metavar="SECONDS", help="Teamspace: lifetime of the access tokens it issues.")
+@click.option("--refresh-replays", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Teamspace: answer the first N refreshes 409 refresh_replay_benign_retry.")
 @click.option("--private-team-id", default=None, metavar="ID",
               help="Teamspace: the user's Private Teamspace id (default team-private-7f3a).")
 @click.option("--no-private-team", is_flag=True,
@@ -104,8 +106,8 @@ def serve(host: str, port: int, db: Path | None, auth_token_env: str | None,
     _serve_until_signalled(server)
 
 
-_TEAMSPACE_OPTIONS = ("refresh_token_env", "token_ttl", "private_team_id", "no_private_team",
-                      "missing_private_team", "protocol", "max_events_per_batch",
+_TEAMSPACE_OPTIONS = ("refresh_token_env", "token_ttl", "refresh_replays", "private_team_id",
+                      "no_private_team", "missing_private_team", "protocol", "max_events_per_batch",
                       "max_decompressed_bytes", "status_for", "refuse_types", "invalid_types",
                       "poison_types")
 
@@ -121,6 +123,7 @@ def _teamspace_mode(options: dict[str, Any]) -> Any:
         access_token=options.get("auth_token"),
         refresh_token=_token_from(given["refresh_token_env"]),
         token_ttl=given["token_ttl"],
+        refresh_replays=given["refresh_replays"],
         private_team=None if given["no_private_team"] else (given["private_team_id"]
                                                              or DEFAULT_TEAM),
         protocol=given["protocol"],

@@ -4,7 +4,8 @@ So that the test suite and `make demo` run the real protocol over a real socket,
 - `GET /api/v1/me`: the user and their teams, the Private Teamspace listed second (a client
   that takes `teams[0]` gets it wrong);
 - `POST /oauth/token`: `grant_type=refresh_token`, `client_id=cli_native`; refresh tokens rotate
-  (a used one is spent), an unknown one is `invalid_grant`;
+  (a used one is spent), an unknown one is `invalid_grant`; `refresh_replays` answers that many
+  refreshes 409 `refresh_replay_benign_retry` with `retry_after` first (the token not spent);
 - the health answer advertises `sync_ingress.limits`, and batches over them get 413
   `sync_batch_too_large`;
 - every batch must carry a live bearer token (else 401), `X-Spec-Kitty-Sync-Protocol` of the
@@ -53,6 +54,8 @@ class TeamspaceMode:
     invalid_types: frozenset[str] = frozenset()
     poison_types: frozenset[str] = frozenset()
     missing_private_team: bool = False
+    refresh_replays: int = 0
+    replay_retry_after: int = 1
 
 
 def fingerprint(token: str) -> str:
@@ -73,6 +76,15 @@ class TeamspaceRules:
         if mode.refresh_token:
             self._refresh.add(mode.refresh_token)
         self.token_requests = 0
+        self._replays = mode.refresh_replays
+        # event type -> its scripted answer, the first rule for a type winning (refusals first)
+        self._scripted: dict[Any, dict[str, Any]] = {}
+        for name, category in mode.refuse_types:
+            self._scripted.setdefault(name, {"status": "rejected", "error_category": category,
+                                             "error_message": f"refused: {category}"})
+        for name, word in mode.status_for:
+            self._scripted.setdefault(name, {"status": word,
+                                             "error_message": f"the server answered {word}"})
 
     def health_extra(self) -> dict[str, Any]:
         mode = self.mode
@@ -105,6 +117,12 @@ class TeamspaceRules:
             return Reply(400, {"error": "unsupported_grant_type"})
         offered = form.get("refresh_token", "")
         with self._lock:
+            if self._replays > 0 and offered in self._refresh:
+                self._replays -= 1
+                return Reply(409, {"error": "refresh_replay_benign_retry",
+                                   "error_description": "this refresh token was just used; "
+                                                        "retry shortly",
+                                   "retry_after": self.mode.replay_retry_after})
             if offered not in self._refresh:
                 return Reply(400, {"error": "invalid_grant",
                                    "error_description": "the refresh token is invalid, "
@@ -144,6 +162,8 @@ class TeamspaceRules:
     def bad_request(self, events: list[Any]) -> Reply | None:
         """A 400 naming the invalid events, or one naming none when a poison event is in."""
         mode = self.mode
+        if not (mode.poison_types or mode.invalid_types):
+            return None
         types = [e.get("event_type") if isinstance(e, dict) else None for e in events]
         if any(t in mode.poison_types for t in types):
             return Reply(400, {"error": "the batch could not be processed"})
@@ -156,14 +176,10 @@ class TeamspaceRules:
     def word_for(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """A scripted per-event answer other than plain success, if any."""
         event_type = event.get("event_type")
-        for name, category in self.mode.refuse_types:
-            if name == event_type:
-                return {"status": "rejected", "error_category": category,
-                        "error_message": f"refused: {category}"}
-        for name, word in self.mode.status_for:
-            if name == event_type:
-                return {"status": word, "error_message": f"the server answered {word}"}
-        return None
+        if not (self._scripted and isinstance(event_type, str)):
+            return None
+        scripted = self._scripted.get(event_type)
+        return dict(scripted) if scripted is not None else None
 
     def _token_gate(self, headers: Mapping[str, str]) -> Reply | None:
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")

@@ -5,7 +5,10 @@ The refresh is spec-kitty's (SPEC-KITTY-COMPAT §4): `POST {auth_url}/oauth/toke
 401. Refresh tokens rotate, so the new pair is written back at once, atomically and 0600, under
 the credentials lock; a drain that finds another process refreshed meanwhile takes its tokens
 instead of spending a refresh token twice. A refused refresh (`invalid_grant`) is a not-ready
-reason telling the user how to store a new token. No token ever reaches a message.
+reason telling the user how to store a new token. A 409 `refresh_replay_benign_retry` (the server
+saw this refresh token a moment ago, e.g. a refresh whose answer was lost) is benign, as for
+spec-kitty: the same request is sent again after the `retry_after` it names. No token ever
+reaches a message.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import eventsync
 TOKEN_PATH = "/oauth/token"
 CLIENT_ID = "cli_native"
 REFRESH_MARGIN_SECONDS = 5.0
+REPLAY = "refresh_replay_benign_retry"
+REPLAY_TRIES = 3  # requests in all, for one refresh answered 409 REPLAY
+MAX_REPLAY_WAIT = 5.0  # seconds between two of them, whatever `retry_after` says
+_pause = time.sleep
 
 
 class Tokens:
@@ -28,6 +35,7 @@ class Tokens:
         self.target = target
         self.token_env = token_env
         self.stored, self.variable = self._load()
+        self._failed: str | None = None
 
     @property
     def access(self) -> str:
@@ -41,9 +49,19 @@ class Tokens:
         return self.can_refresh and self.stored.expires_within(REFRESH_MARGIN_SECONDS)
 
     def refresh(self, client: Any, token_url: str) -> None:
-        """Renew the access token (and rotate the refresh token) through `client`."""
+        """Renew the access token (and rotate the refresh token) through `client`; a refresh
+        that failed is not asked again during this drain, its reason is raised again."""
         if not self.can_refresh:
             raise eventsync.ReceiverNotReady(self.cannot_refresh_reason())
+        if self._failed is not None:
+            raise eventsync.ReceiverNotReady(self._failed)
+        try:
+            self._refresh(client, token_url)
+        except eventsync.ReceiverNotReady as exc:
+            self._failed = str(exc)
+            raise
+
+    def _refresh(self, client: Any, token_url: str) -> None:
         stale = self.stored
         client.add_secrets([stale.refresh_token or ""])
 
@@ -61,15 +79,17 @@ class Tokens:
 
     def _exchange(self, client: Any, token_url: str, current: eventsync.StoredToken
                   ) -> eventsync.StoredToken:
-        reply = client.call("POST", token_url, default_headers=False, data={
-            "grant_type": "refresh_token", "refresh_token": current.refresh_token,
-            "client_id": CLIENT_ID})
-        body = reply.body if isinstance(reply.body, dict) else {}
+        reply, body = _refresh_request(client, token_url, current)
         access = body.get("access_token")
         if reply.ok and isinstance(access, str) and access:
             client.add_secrets([access, str(body.get("refresh_token") or "")])
             return _rotated(current, body)
         name = self.target.name
+        if reply.status == 409 and body.get("error") == REPLAY:
+            raise eventsync.ReceiverNotReady(
+                f"the server asked {REPLAY_TRIES} times to retry the token refresh of target "
+                f"{name} ({REPLAY}): run `eventsync sync now --target {name}` again in a "
+                f"minute; nothing was lost")
         if body.get("error") in ("invalid_grant", "session_invalid"):
             raise eventsync.ReceiverNotReady(
                 f"the refresh token of target {name} was refused ({body['error']}): log in to "
@@ -101,6 +121,29 @@ class Tokens:
         fix = f"update ${self.variable}, or " if self.variable else ""
         return (f"the server refused the token (HTTP 401) and there is no refresh token to "
                 f"renew it: {fix}store a valid one with `eventsync auth set-token {name}`")
+
+
+def _refresh_request(client: Any, token_url: str, current: eventsync.StoredToken
+                     ) -> tuple[Any, dict[str, Any]]:
+    """The refresh POST and its JSON object; a benign replay is asked again after its wait."""
+    form = {"grant_type": "refresh_token", "refresh_token": current.refresh_token,
+            "client_id": CLIENT_ID}
+    for attempt in range(1, REPLAY_TRIES + 1):
+        reply = client.call("POST", token_url, default_headers=False, data=form)
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if attempt == REPLAY_TRIES or not (reply.status == 409 and body.get("error") == REPLAY):
+            break
+        _pause(_replay_wait(body.get("retry_after"), reply.retry_after))
+    return reply, body
+
+
+def _replay_wait(named: Any, header: float | None) -> float:
+    """The body's `retry_after` (seconds), else the Retry-After header, else 1 s; capped."""
+    if isinstance(named, int | float) and not isinstance(named, bool) and math.isfinite(named):
+        wait = float(named)
+    else:
+        wait = header if header is not None else 1.0
+    return min(max(wait, 0.0), MAX_REPLAY_WAIT)
 
 
 def _rotated(current: eventsync.StoredToken, body: dict[str, Any]) -> eventsync.StoredToken:

@@ -15,6 +15,8 @@ import pytest
 from support.receivers import ledger_rows, one_error
 from teamspace_helpers import ACCESS, REFRESH, gets, posted, sync_json
 
+from eventsync_teamspace import tokens
+
 pytestmark = pytest.mark.usefixtures("saas")
 
 
@@ -88,6 +90,48 @@ def test_a_refused_refresh_is_a_clear_not_ready_and_posts_nothing(
     assert "eventsync auth set-token ts" in line
     assert posted(server) == [] and ledger_rows(home, "ts") == {}
     assert stored(home)["refresh_token"] == "spent-already"  # nothing half-written
+
+
+def test_a_benign_refresh_replay_is_asked_again_after_its_wait(
+        cli, home, teamspace, ts_target, put_envelopes, monkeypatch):
+    """409 refresh_replay_benign_retry: the same refresh again after `retry_after`, as the
+    real client does; the drain then goes on as after any refresh."""
+    waits: list[float] = []
+    monkeypatch.setattr(tokens, "_pause", waits.append)
+    server = teamspace(refresh_replays=2, replay_retry_after=2)
+    ts_target(server.url, token={"access_token": "expired", "refresh_token": REFRESH,
+                                 "expires_in": 0})
+    envelopes = put_envelopes(2)
+    code, report, err = sync_json(cli)
+    assert code == 0 and report["delivered"] == 2, err
+    assert waits == [2.0, 2.0]
+    calls = token_posts(server)
+    assert len(calls) == 3 and len({c["form"]["refresh_token"] for c in calls}) == 1
+    assert stored(home)["refresh_token"] != REFRESH  # the third answer rotated it
+    assert {e["event_id"] for e in server.events()} == {e["event_id"] for e in envelopes}
+
+
+def test_a_replay_that_does_not_clear_is_not_ready_and_posts_nothing(
+        cli, home, teamspace, ts_target, put_envelopes, monkeypatch):
+    monkeypatch.setattr(tokens, "_pause", lambda seconds: None)
+    server = teamspace(refresh_replays=10, replay_retry_after=600)
+    ts_target(server.url, token={"access_token": "expired", "refresh_token": REFRESH,
+                                 "expires_in": 0})
+    put_envelopes(2)
+    code, _, err = sync_json(cli)
+    assert code == 1
+    line = one_error(err)
+    assert "retry the token refresh of target ts (refresh_replay_benign_retry)" in line
+    assert len(token_posts(server)) == tokens.REPLAY_TRIES
+    assert posted(server) == [] and ledger_rows(home, "ts") == {}
+    assert stored(home)["refresh_token"] == REFRESH
+
+
+@pytest.mark.parametrize(("named", "header", "wait"), [
+    (2, None, 2.0), (0.5, 9.0, 0.5), (None, 3.0, 3.0), ("soon", None, 1.0), (True, None, 1.0),
+    (600, None, tokens.MAX_REPLAY_WAIT), (-4, None, 0.0), (float("nan"), None, 1.0)])
+def test_the_replay_wait_is_the_servers_bounded(named, header, wait):
+    assert tokens._replay_wait(named, header) == wait
 
 
 def test_a_401_without_a_refresh_token_says_how_to_fix_it(cli, home, teamspace, ts_target,
