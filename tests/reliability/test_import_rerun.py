@@ -15,7 +15,8 @@ from typing import Any
 
 from support.processes import wait_until
 
-LINES = 100_000
+# 20 chunks: the kill lands after at least three commits, with thousands of lines still to go
+LINES = 20_000
 
 
 def write_lines(path: Path, count: int) -> Path:
