@@ -51,6 +51,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+# this repository's receiver distributions: what `own_plugins_only` lets a test load
+OWN_DISTRIBUTIONS = "eventsync-stub,eventsync-external,eventsync-teamspace,eventsync-nats"
+
+
+@pytest.fixture
+def own_plugins_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load only this repository's plugins. A test that counts stderr lines must not see the
+    warning of a broken plugin that another test installs into the shared venv for its module
+    (tests/shared/test_plugins_broken.py, the third-party receiver tests): with tests running
+    side by side, that install can happen while this test runs."""
+    monkeypatch.setenv("EVENTSYNC_LOAD_PLUGINS", OWN_DISTRIBUTIONS)
+
+
 @pytest.fixture
 def cli(home: Path, capfd: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run `eventsync ARGS...` in-process and return exit code, stdout and stderr."""
