@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from reliability_helpers import ANY_CHAR, HEAVY_FUZZ
 
@@ -53,6 +53,10 @@ def legacy_rows(draw: st.DrawFn) -> tuple[list[dict[str, Any]], set[str]]:
         rows.append(row)
         if not damaged:
             good.add(row["event_id"])
+    # two rows whose damaged ids are the same text are one event to the queue (a duplicate
+    # event_id replaces, as in spec-kitty: tests/queue/test_queue_spec_kitty.py), not a loss
+    texts = [row["event_id"] for row in rows if isinstance(row["event_id"], str)]
+    assume(len(texts) == len(set(texts)))
     return rows, good
 
 
