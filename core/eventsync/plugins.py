@@ -92,6 +92,7 @@ class Plugins:
         self.strict = strict_mode(environ)
         self._warn = warn or _stderr_warning
         self.infos: dict[str, PluginInfo] = {}
+        self._versions: dict[str, str | None] = {}  # a metadata search costs ~2 ms: one each
         self._owner: dict[str, str] = {}
         self.registries: dict[str, dict[str, Registered]] = {k: {} for k in REGISTRY_HOOKS}
         self.conflicts: dict[str, dict[str, str]] = {k: {} for k in REGISTRY_HOOKS}
@@ -163,7 +164,12 @@ class Plugins:
     def _load_entry_points(self, allowed: set[str] | None) -> None:
         by_dist: dict[str, list[md.EntryPoint]] = {}
         for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist is not None else ep.name
+            if ep.dist is not None:
+                metadata = ep.dist.metadata  # one read gives the name and the version
+                dist = metadata["Name"]
+                self._versions.setdefault(dist, metadata["Version"])
+            else:
+                dist = ep.name
             by_dist.setdefault(dist, []).append(ep)
         for dist in sorted(by_dist):
             if allowed is not None and normalise_dist(dist) not in allowed:
@@ -179,7 +185,7 @@ class Plugins:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # an import error, or sys.exit() at import: the plugin's
-            self.infos[dist] = PluginInfo(dist, _version(dist), builtin=False)
+            self.infos[dist] = PluginInfo(dist, self._version(dist), builtin=False)
             self._fail(dist, f"failed to load: {_describe(exc)}")
             return
         self._register_module(module, dist, builtin=False, entry_point=ep.name)
@@ -188,7 +194,7 @@ class Plugins:
                          entry_point: str | None = None) -> None:
         """Register one module; a distribution's second entry point gets its own pluggy name
         (pluggy refuses a name twice) but is still listed and blamed as that distribution."""
-        version = _version("eventsync") if builtin else _version(name)
+        version = self._version("eventsync" if builtin else name)
         info = self.infos.setdefault(name, PluginInfo(name, version, builtin))
         pluggy_name = name
         if entry_point is not None and self.pm.has_plugin(name):
@@ -238,8 +244,15 @@ class Plugins:
         getattr(self.infos[plugin], kind).append(key)
 
     def _mark(self, plugin: str, message: str) -> None:
-        info = self.infos.setdefault(plugin, PluginInfo(plugin, _version(plugin), builtin=False))
+        info = self.infos.get(plugin)
+        if info is None:
+            info = self.infos[plugin] = PluginInfo(plugin, self._version(plugin), builtin=False)
         info.error = message if info.error is None else f"{info.error}; {message}"
+
+    def _version(self, dist: str) -> str | None:
+        if dist not in self._versions:
+            self._versions[dist] = _version(dist)
+        return self._versions[dist]
 
     def _fail(self, plugin: str, message: str) -> None:
         self._mark(plugin, message)
