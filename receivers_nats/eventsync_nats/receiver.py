@@ -9,9 +9,9 @@ The nats-py client runs on one event-loop thread owned by this receiver; `close(
 connection and joins that thread, so nothing of it outlives the drain. One receiver holds one
 connection, reused for every batch of the drain.
 
-nats-py (and the session built on it) is imported only when a receiver connects: every eventsync
-command loads this plugin, and importing nats-py costs about 0.1-0.3 s that only a NATS drain
-should pay.
+nats-py (and the session built on it) is imported only when a receiver connects, asyncio (the
+loop thread) only when a receiver is made: every eventsync command loads this plugin, and those
+imports cost about 0.1-0.3 s that only a NATS drain should pay.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import eventsync
-from eventsync_nats.loop import LoopThread
 from eventsync_nats.options import SCHEMES, NatsOptions, parse_options
 from eventsync_nats.outcomes import (
     NoStream,
@@ -35,6 +34,7 @@ from eventsync_nats.outcomes import (
 from eventsync_nats.subjects import subject_matches
 
 if TYPE_CHECKING:
+    from eventsync_nats.loop import LoopThread
     from eventsync_nats.session import Session
 
 GRACE = 5.0
@@ -51,7 +51,9 @@ class NatsReceiver(eventsync.DeliveryReceiver):
 
     def __init__(self, target: eventsync.Target) -> None:
         super().__init__(target)
-        self._loop = LoopThread(f"eventsync-nats:{target.name}")
+        from eventsync_nats.loop import LoopThread  # asyncio: see the module docstring
+
+        self._loop: LoopThread = LoopThread(f"eventsync-nats:{target.name}")
         self._session: Session | None = None
         self._stream_checked = False
         self._facts: dict[str, Any] = {}

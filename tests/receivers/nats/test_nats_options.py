@@ -26,10 +26,12 @@ def test_plugins_lists_the_nats_distribution_and_type(cli):
     assert rows["eventsync-nats"]["error"] in (None, "")
 
 
-def test_a_command_that_uses_no_nats_target_never_imports_nats_py(home):
-    """Every command loads the plugin; importing nats-py is left to a receiver that connects."""
+def test_a_command_that_uses_no_nats_target_never_imports_nats_py_or_asyncio(home):
+    """Every command loads the plugin; importing nats-py (and asyncio, for its loop thread) is
+    left to a receiver that is made and connects."""
     probe = ("import sys; from eventsync.cli import run; code = run(['sync', 'targets', 'list']);"
-             " print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'nats'))")
+             " print(code, sorted(m for m in sys.modules"
+             " if m.split('.')[0] in ('nats', 'asyncio')))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.stdout.splitlines()[-1] == "0 []", (done.stdout, done.stderr)
