@@ -54,6 +54,7 @@ _TS_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
     r"(?P<zone>Z|[+-][0-9]{2}:[0-9]{2})?"
 )
+_UTC_ZONES = frozenset({"Z", "+00:00", "-00:00"})
 _FORBIDDEN_TEXT = re.compile(r"[\x00\n\r]")
 _PLAIN_TEXT = re.compile(r"[^\x00\n\r\ud800-\udfff]{1,256}")
 _PRODUCER_KEYS = frozenset({"user", "team", "project"})
@@ -274,14 +275,21 @@ def build_event(data: dict[str, Any], *, max_event_bytes: int = MAX_EVENT_BYTES)
     # The whole event's canonical JSON, spliced around the payload text instead of encoding it
     # twice; the keys are written in sorted order, exactly what `canonical_json` produces.
     text = _ENCODE_STR
-    spliced = (
-        f'{{"aggregate_id":{text(aggregate_id)},"aggregate_type":{text(aggregate_type)}'
-        f',"event_id":"{event_id}","event_type":"{event_type}","family":"{family}"'
-        f',"payload":{payload_text},"producer":{producer_text},"timestamp":"{timestamp}"}}'
-    )
+    head = (f'{{"aggregate_id":{text(aggregate_id)},"aggregate_type":{text(aggregate_type)}'
+            f',"event_id":"{event_id}","event_type":"{event_type}","family":"{family}"'
+            f',"payload":')
+    tail = f',"producer":{producer_text},"timestamp":"{timestamp}"}}'
+    size += _utf8_size(head) + _utf8_size(tail)
+    if size > max_event_bytes:
+        raise InvalidEvent(f"the event is {size} bytes, over the {max_event_bytes}-byte limit")
+    spliced = head + payload_text + tail
     return Event(event_id=event_id, event_type=event_type, aggregate_id=aggregate_id,
                  payload=payload, timestamp=timestamp, aggregate_type=aggregate_type,
                  producer=producer, family=family, _json=spliced)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def _with_extra(data: dict[str, Any], event_id: str, event_type: str, aggregate_id: str,
@@ -414,9 +422,13 @@ def _check_timestamp(value: Any) -> str:
         raise InvalidEvent(
             f"timestamp {_show(value)} must be ISO-8601 with a UTC offset (Z or +00:00)"
         )
-    if match.group("zone") is None:
+    zone = match.group("zone")
+    if zone is None:
         raise InvalidEvent(f"timestamp {_show(value)} has no UTC offset (a naive time is"
                            " ambiguous): end it in Z or +00:00")
+    if zone not in _UTC_ZONES:
+        raise InvalidEvent(f"timestamp {_show(value)} is not in UTC (offset {zone}): give the "
+                           "same moment ending in Z or +00:00")
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -51,6 +51,15 @@ def test_each_append_is_committed_at_once(journal, rows_on_disk):
 
 def test_get_of_an_unknown_id_is_none(journal):
     assert journal.get(ULID) is None
+    assert journal.get("not an id") is None
+
+
+def test_get_finds_an_event_by_any_spelling_of_its_id(journal):
+    """Ids are stored as spec-kitty normalises them (CONTRACTS §2); lookups normalise too."""
+    ulid = journal.append("A", "x").event_id
+    uuid = journal.append("A", "y", event_id="3F0E8C2A-6B1D-4C5E-9A7F-1D2E3F4A5B6C").event_id
+    assert journal.get(ulid.lower()).event_id == ulid
+    assert journal.get("3f0e8c2a6b1d4c5e9a7f1d2e3f4a5b6c").event_id == uuid
 
 
 def test_append_keeps_append_order(journal):

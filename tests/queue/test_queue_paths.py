@@ -23,6 +23,12 @@ def test_a_missing_team_is_no_team_and_a_missing_user_is_empty():
     assert build_queue_scope("", "", "") == "||no-team"
 
 
+def test_a_team_of_spaces_is_empty_not_no_team_as_in_spec_kitty_3_2_5():
+    """spec-kitty substitutes `no-team` for a missing or empty team *before* stripping (checked
+    against specify_cli 3.2.5's `build_queue_scope` and its caller), so spaces strip to ''."""
+    assert build_queue_scope("https://x.dev//", "u", "  ") == "https://x.dev|u|"
+
+
 def test_no_url_normalisation_beyond_spec_kittys():
     """spec-kitty only lowercases and drops one trailing slash; a port or path stays as given,
     so the digest of a URL spelled the spec-kitty way is spec-kitty's digest."""

@@ -63,3 +63,19 @@ def test_retry_all_after_a_server_reset_keeps_history_and_redelivers_everything(
         assert (state, attempts, next_at) == ("success", 2, None)
         assert (first_at, delivered_at) == (before[seq][2], before[seq][3]), "history kept"
     assert cli("sync", "now", "--json").json()["attempted"] == 0, "delivered rows settle"
+
+
+def test_retry_failed_and_all_together_is_refused_and_changes_nothing(
+        cli: Callable[..., Any], home: Path, stub: Callable[..., StubProcess]) -> None:
+    """`[--failed | --all]` are alternatives (CONTRACTS §6); together `--all` used to win
+    silently."""
+    server = stub()
+    assert cli("events", "append", "T", "A1").code == 0
+    assert cli("sync", "targets", "add", "main", "--type", "stub", "--url", server.url,
+               "--activate").code == 0
+    assert cli("sync", "now", "--json").json()["delivered"] == 1
+    before = ledger(home)
+    both = cli("sync", "retry", "--target", "main", "--failed", "--all")
+    assert both.code == 2
+    assert "--failed and --all are alternatives" in both.err
+    assert ledger(home) == before

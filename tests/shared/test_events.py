@@ -70,6 +70,8 @@ BAD_EVENTS = {
     "timestamp naive": {**GOOD, "timestamp": "2024-05-01T10:00:00"},
     "timestamp naive with micros": {**GOOD, "timestamp": "2024-05-01T10:00:00.123456"},
     "timestamp impossible offset": {**GOOD, "timestamp": "2024-05-01T10:00:00+25:00"},
+    "timestamp not in UTC": {**GOOD, "timestamp": "2024-05-01T12:00:00+02:00"},
+    "timestamp west of UTC": {**GOOD, "timestamp": "2024-05-01T05:30:00.5-04:30"},
     "timestamp date only": {**GOOD, "timestamp": "2024-05-01"},
     "timestamp impossible date": {**GOOD, "timestamp": "2024-02-30T10:00:00Z"},
     "timestamp with a newline": {**GOOD, "timestamp": "2024-05-01T10:00:00Z\n"},
@@ -128,6 +130,7 @@ def test_error_messages_say_what_is_wrong():
         "neither a ULID": {**GOOD, "event_id": "nope"},
         "ISO-8601 with a UTC offset": {**GOOD, "timestamp": "yesterday"},
         "has no UTC offset": {**GOOD, "timestamp": "2024-05-01T10:00:00"},
+        "is not in UTC (offset +02:00)": {**GOOD, "timestamp": "2024-05-01T12:00:00+02:00"},
         "the event is": {**GOOD, "node_id": "y" * MAX_EVENT_BYTES},
         "family must be one of teamspace, local": {**GOOD, "family": "remote"},
     }
@@ -142,15 +145,21 @@ def test_a_huge_bad_value_gives_a_short_message():
     assert len(str(caught.value)) < 200
 
 
-def test_payload_size_limit_is_inclusive_and_counts_utf8_bytes():
-    overhead = len('{"x":""}')
-    at_limit = {**GOOD, "payload": {"x": "y" * (MAX_EVENT_BYTES - overhead)}}
-    assert len(build_event(at_limit).payload_json) == MAX_EVENT_BYTES
-    with pytest.raises(eventsync.InvalidEvent):
-        build_event({**GOOD, "payload": {"x": "y" * (MAX_EVENT_BYTES - overhead + 1)}})
+def test_size_limit_is_the_whole_events_canonical_json_inclusive_in_utf8_bytes():
+    """CONTRACTS §2: the canonical JSON of the whole event, not only its payload, is at most
+    `max_event_bytes` (a payload just under the limit used to pass with the event over it)."""
+    fixed = {**GOOD, "event_id": ULID, "timestamp": "2026-01-01T00:00:00Z"}
+    overhead = len(build_event({**fixed, "payload": {"x": ""}}).to_json())
+    at_limit = build_event({**fixed, "payload": {"x": "y" * (MAX_EVENT_BYTES - overhead)}})
+    assert len(at_limit.to_json()) == MAX_EVENT_BYTES
+    with pytest.raises(eventsync.InvalidEvent, match="the event is 262145 bytes"):
+        build_event({**fixed, "payload": {"x": "y" * (MAX_EVENT_BYTES - overhead + 1)}})
     two_byte = "é" * ((MAX_EVENT_BYTES - overhead) // 2 + 1)
     with pytest.raises(eventsync.InvalidEvent, match="bytes"):
-        build_event({**GOOD, "payload": {"x": two_byte}})
+        build_event({**fixed, "payload": {"x": two_byte}})
+    with pytest.raises(eventsync.InvalidEvent, match="the event is"):
+        build_event({**fixed, "aggregate_id": "é" * 200,
+                     "payload": {"x": "y" * (MAX_EVENT_BYTES - overhead - 200)}})
 
 
 def test_max_event_bytes_is_configurable():

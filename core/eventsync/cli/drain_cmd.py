@@ -183,6 +183,9 @@ def _explain_no_delivery(as_json: bool) -> None:
                    "(after a server reset; receivers answer duplicate for what they hold).")
 def retry(target_name: str, failed: bool, everything: bool) -> None:
     """Make events due again for a target: retrying ones now, terminal-failed with --failed."""
+    if failed and everything:
+        raise click.UsageError("--failed and --all are alternatives: --all already includes "
+                               "the terminal-failed events")
     ctx = app()
     config = load_config(ctx.home)
     target = TargetRegistry(ctx.store).get(target_name)

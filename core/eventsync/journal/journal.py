@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from eventsync.errors import DuplicateEventId, InvalidEvent
-from eventsync.events import MAX_EVENT_BYTES, Event, build_event, canonical_json
+from eventsync.events import (
+    MAX_EVENT_BYTES,
+    Event,
+    build_event,
+    canonical_json,
+    normalize_event_id,
+)
 from eventsync.home import DB_NAME, resolve_home
 from eventsync.store import Schema, Store
 
@@ -204,7 +210,12 @@ class Journal:
         return AppendReport(stored, appended, len(events) - appended)
 
     def get(self, event_id: str) -> Event | None:
-        """The stored event with this id, or None (also None once gc removed its body)."""
+        """The stored event with this id in any spelling spec-kitty accepts (a lowercase ULID,
+        a 32-hex UUID), or None (also None once gc removed its body)."""
+        try:
+            event_id = normalize_event_id(event_id) if isinstance(event_id, str) else event_id
+        except InvalidEvent:
+            return None
         row = self.store.execute(
             "SELECT body FROM journal WHERE event_id = ? AND body IS NOT NULL", (event_id,)
         ).fetchone()

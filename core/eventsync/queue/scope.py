@@ -20,9 +20,10 @@ QUEUES_DIR = "queues"
 
 def build_queue_scope(server_url: str | None, user: str | None, team: str | None) -> str:
     """`server|user|team`: each part stripped and lowercased, the server without a trailing `/`,
-    a missing team spelled `no-team` (spec-kitty's `build_queue_scope`)."""
+    a missing (None or empty) team spelled `no-team` before it is stripped, as spec-kitty does
+    (`team_slug or "no-team"`, then `build_queue_scope`): a team of spaces stays empty."""
     server = (server_url or "").strip().lower().rstrip("/")
-    return f"{server}|{(user or '').strip().lower()}|{(team or '').strip().lower() or NO_TEAM}"
+    return f"{server}|{(user or '').strip().lower()}|{(team or NO_TEAM).strip().lower()}"
 
 
 def queue_digest(scope: str) -> str:
@@ -34,7 +35,7 @@ def long_queue_digest(server_url: str | None, user: str | None, team: str | None
     """spec-kitty 3.2.6+'s scope key: full SHA-256 of the same parts joined by NUL, the server
     keeping any trailing `/`. Only read (migration matches files named after it), never written."""
     server = (server_url or "").strip().lower()
-    parts = (server, (user or "").strip().lower(), (team or "").strip().lower() or NO_TEAM)
+    parts = (server, (user or "").strip().lower(), (team or NO_TEAM).strip().lower())
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
