@@ -87,3 +87,17 @@ def test_given_ids_and_timestamps_are_kept(cli: Callable[..., Any], tmp_path: Pa
     assert first["event_id"] == "01HZZZZZZZZZZZZZZZZZZZZZZZ"
     assert second["timestamp"].startswith("2024-05-01T12:00:00")
     assert second["event_id"][:10] == "01HWT0D7G0", "the ULID's time is the line's timestamp"
+
+
+def test_a_generated_id_carries_the_lines_utc_time_in_either_spelling(
+        cli: Callable[..., Any], tmp_path: Path) -> None:
+    """`+00:00` is as much UTC as `Z`: the id's time part is the line's moment for both."""
+    source = tmp_path / "utc.jsonl"
+    source.write_text("".join(json.dumps({"event_type": "T", "aggregate_id": name,
+                                          "timestamp": stamp}) + "\n"
+                              for name, stamp in (("Z", "2024-05-01T12:00:00Z"),
+                                                  ("plus", "2024-05-01T12:00:00+00:00"))),
+                      encoding="utf-8")
+    assert cli("events", "import", str(source)).code == 0
+    assert [e["event_id"][:10] for e in cli("events", "list", "--json").json()] == [
+        "01HWT0D7G0", "01HWT0D7G0"]

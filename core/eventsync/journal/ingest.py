@@ -160,12 +160,16 @@ def _ulid_from(digest: bytes, item: Any) -> str:
 
 
 def _timestamp_ms(value: Any) -> int | None:
-    if not isinstance(value, str) or not value.endswith("Z"):
+    """Milliseconds of a UTC timestamp (`Z`, `+00:00` or `-00:00`, as events accept); None
+    for anything else, which validation refuses anyway."""
+    if not isinstance(value, str) or not value.endswith(("Z", "+00:00", "-00:00")):
         return None
     try:
-        millis = int(datetime.fromisoformat(value[:-1] + "+00:00").timestamp() * 1000)
+        moment = datetime.fromisoformat(value.removesuffix("Z").removesuffix("+00:00")
+                                        .removesuffix("-00:00") + "+00:00")
     except ValueError:
         return None
+    millis = int(moment.timestamp() * 1000)
     return millis if 0 <= millis < 1 << 48 else None
 
 
