@@ -132,15 +132,32 @@ def test_scripted_words_categories_and_400s(teamspace):
     assert poison.status_code == 400 and "details" not in poison.json()
 
 
+def test_a_refresh_replay_is_409_benign_retry_and_spends_nothing(teamspace):
+    server = teamspace(refresh_replays=2, replay_retry_after=3)
+    for _ in range(2):
+        replay = refresh(server, REFRESH)
+        assert replay.status_code == 409
+        assert replay.json()["error"] == "refresh_replay_benign_retry"
+        assert replay.json()["retry_after"] == 3
+    assert refresh(server, "unknown").json()["error"] == "invalid_grant"  # no replay for it
+    fresh = refresh(server, REFRESH)  # the same refresh token still works, once
+    assert fresh.status_code == 200 and fresh.json()["refresh_token"] != REFRESH
+    assert refresh(server, REFRESH).json()["error"] == "invalid_grant"
+    assert server.app.teamspace.token_requests == 5
+
+
 def test_serve_teamspace_flags_from_the_command_line(serve, monkeypatch):
     server = serve("--teamspace", "--auth-token-env", "TS_ACCESS", "--max-events-per-batch",
-                   "7", "--status-for", "Q=queued", env={"TS_ACCESS": ACCESS})
+                   "7", "--status-for", "Q=queued", "--refresh-token-env", "TS_REFRESH",
+                   "--refresh-replays", "1", env={"TS_ACCESS": ACCESS, "TS_REFRESH": REFRESH})
     assert server.first_line.startswith("listening on http://127.0.0.1:")
     health = requests.get(server.url + "/api/v1/sync/health/", timeout=10).json()
     assert health["sync_ingress"]["limits"]["max_events_per_batch"] == 7
     assert requests.get(server.url + "/api/v1/me", headers=GOOD, timeout=10).ok
     reply = post(server, make_events(1, event_type="Q"))
     assert reply.json()["results"][0]["status"] == "queued"
+    assert refresh(server, REFRESH).status_code == 409
+    assert refresh(server, REFRESH).status_code == 200
 
 
 def test_a_bad_pair_option_is_one_line(eventsync_bin, home):
