@@ -23,6 +23,7 @@ from eventsync.events import Event, new_ulid
 from eventsync.hookspecs import hookimpl
 from eventsync.journal.journal import Journal
 from eventsync.receivers import (
+    ConfiguredReceiver,
     DeliveryReceiver,
     DeliveryResult,
     DeliveryStatus,
@@ -71,6 +72,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AuthorityError",
     "ConfigError",
+    "ConfiguredReceiver",
     "DeliveryReceiver",
     "DeliveryResult",
     "DeliveryStatus",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from eventsync.errors import ReceiverNotReady
+from eventsync.errors import ReceiverNotReady, TargetError
 from eventsync.events import Event
 
 __all__ = [
+    "ConfiguredReceiver",
     "DeliveryReceiver",
     "DeliveryResult",
     "DeliveryStatus",
@@ -151,6 +153,42 @@ class DeliveryReceiver:
 
     def close(self) -> None:
         """Release connections; called once the drain is over."""
+
+
+OptionsT = TypeVar("OptionsT")
+
+
+class ConfiguredReceiver(DeliveryReceiver, Generic[OptionsT]):
+    """A receiver whose target options are parsed once, by its `options_parser`.
+
+    A bad option makes `sync targets add` refuse the target (`check_target`); a target that got
+    into the database some other way (an older version, another tool) parses when the receiver
+    is made, and every drain is then not ready with the same one-line message, instead of each
+    batch failing. Subclasses set `options_parser` (a function of the target that raises
+    `TargetError`) and read `checked_options()`.
+    """
+
+    options_parser: ClassVar[Callable[[Target], Any]]
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self._options_problem: str | None = None
+        try:
+            self.options: OptionsT | None = type(self).options_parser(target)
+        except TargetError as exc:
+            self.options, self._options_problem = None, str(exc)
+
+    @classmethod
+    def check_target(cls, target: Target) -> None:
+        """Refuse a bad URL or option when the target is added, not at its first drain."""
+        cls.options_parser(target)
+
+    def checked_options(self) -> OptionsT:
+        """The parsed options, or `ReceiverNotReady` saying which option to fix."""
+        if self.options is None:
+            raise ReceiverNotReady(self._options_problem
+                                   or f"target {self.target.name} is misconfigured")
+        return self.options
 
 
 def check_receiver_class(cls: Any) -> None:

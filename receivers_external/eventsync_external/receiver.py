@@ -17,35 +17,26 @@ from eventsync_external.options import ExternalOptions, parse_options, resolve_h
 GZIP_MIN_BYTES = 4096
 
 
-class ExternalReceiver(eventsync.DeliveryReceiver):
+class ExternalReceiver(eventsync.ConfiguredReceiver[ExternalOptions]):
     """Posts batches (or NDJSON) to the target URL as given, with operator-supplied headers."""
 
     type_name = "external"
     description = "any HTTP receiver you run: URL as given, headers from options, batch or NDJSON"
+    options_parser = staticmethod(parse_options)
 
     def __init__(self, target: eventsync.Target) -> None:
         super().__init__(target)
         self._client: Any = None
-        self._problem: str | None = None
-        try:
-            self.options: ExternalOptions | None = parse_options(target)
-        except eventsync.TargetError as exc:
-            self.options, self._problem = None, str(exc)
-
-    @classmethod
-    def check_target(cls, target: eventsync.Target) -> None:
-        """Refuse a bad URL or option when the target is added, not at its first drain."""
-        parse_options(target)
 
     def preflight(self) -> None:
         """A bad option or an unset `header_env` variable closes the gate, before any request."""
-        resolve_headers(self.target, self._options())
+        resolve_headers(self.target, self.checked_options())
         self._check_server()
 
     def deliver(self, events: list[eventsync.Event]) -> list[eventsync.DeliveryResult]:
         client = self._open()
         self._check_server()
-        if self._options().format == "ndjson":
+        if self.checked_options().format == "ndjson":
             results = client.post_ndjson(events)
         else:
             results = client.post_batch(events)
@@ -57,15 +48,9 @@ class ExternalReceiver(eventsync.DeliveryReceiver):
             self._client.close()
             self._client = None
 
-    def _options(self) -> ExternalOptions:
-        if self.options is None:
-            raise eventsync.ReceiverNotReady(self._problem or f"target {self.target.name} is "
-                                             "misconfigured")
-        return self.options
-
     def _open(self) -> Any:
         """The one HTTP client of this receiver, made on first use."""
-        options = self._options()
+        options = self.checked_options()
         if self._client is None:
             self._client = eventsync.BatchClient(
                 options.url, headers=resolve_headers(self.target, options),

@@ -41,13 +41,14 @@ GRACE = 5.0
 MIN_CREATED_WINDOW = 120.0
 
 
-class NatsReceiver(eventsync.DeliveryReceiver):
+class NatsReceiver(eventsync.ConfiguredReceiver[NatsOptions]):
     """Publishes each event to a JetStream stream and maps each ack to a ledger outcome."""
 
     type_name = "nats"
     schemes = SCHEMES
     description = "NATS JetStream, one message per event, deduplicated by event id " \
                   "(url: nats://HOST:PORT or tls://HOST:PORT)"
+    options_parser = staticmethod(parse_options)
 
     def __init__(self, target: eventsync.Target) -> None:
         super().__init__(target)
@@ -57,21 +58,11 @@ class NatsReceiver(eventsync.DeliveryReceiver):
         self._session: Session | None = None
         self._stream_checked = False
         self._facts: dict[str, Any] = {}
-        self._problem: str | None = None
-        try:
-            self.options: NatsOptions | None = parse_options(target)
-        except eventsync.TargetError as exc:
-            self.options, self._problem = None, str(exc)
-
-    @classmethod
-    def check_target(cls, target: eventsync.Target) -> None:
-        """Refuse a bad URL or option when the target is added, not at its first drain."""
-        parse_options(target)
 
     def preflight(self) -> None:
         """Options, credentials, stream and duplicate window; an unreachable server is left
         to `deliver()`, which reports it per event so the drain stops as unreachable."""
-        self._check_credentials(self._options())
+        self._check_credentials(self.checked_options())
         with contextlib.suppress(Unreachable):
             self._ready()
 
@@ -95,22 +86,16 @@ class NatsReceiver(eventsync.DeliveryReceiver):
         session, self._session = self._session, None
         self._loop.close(session.close if session is not None else None)
 
-    def _options(self) -> NatsOptions:
-        if self.options is None:
-            raise eventsync.ReceiverNotReady(self._problem or f"target {self.target.name} is "
-                                             "misconfigured")
-        return self.options
-
     def _run(self, make: Any, budget: float | None = None) -> Any:
-        timeout = (budget or self._options().timeout) + GRACE
+        timeout = (budget or self.checked_options().timeout) + GRACE
         try:
             return self._loop.run(make, timeout)
         except TimeoutError as exc:
-            raise Unreachable(f"{self._options().server}: {exc}") from None
+            raise Unreachable(f"{self.checked_options().server}: {exc}") from None
 
     def _ready(self) -> Session:
         """The connected session, its stream checked once per receiver."""
-        options = self._options()
+        options = self.checked_options()
         if self._session is None or not self._session.usable:
             self._connect(options)
         assert self._session is not None
@@ -163,7 +148,7 @@ class NatsReceiver(eventsync.DeliveryReceiver):
 
     def _explain_no_stream(self, subject: str) -> str | None:
         """Why JetStream had no stream for `subject`, or None when the stream does take it."""
-        options = self._options()
+        options = self.checked_options()
         self._stream_checked = False
         try:
             info = self._stream_info(options)
