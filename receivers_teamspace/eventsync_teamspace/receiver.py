@@ -40,11 +40,12 @@ DEFAULT_BYTES = 262_144
 MAX_BYTES = 524_288
 
 
-class TeamspaceReceiver(eventsync.DeliveryReceiver):
+class TeamspaceReceiver(eventsync.ConfiguredReceiver[TeamspaceOptions]):
     """Posts to `{url}/api/v1/events/batch/` for the user's Private Teamspace."""
 
     type_name = "teamspace"
     description = "the Teamspace batch API (gated: SaaS opt-in, token, Private Teamspace)"
+    options_parser = staticmethod(parse_options)
 
     def __init__(self, target: eventsync.Target) -> None:
         super().__init__(target)
@@ -53,16 +54,6 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
         self._team: str | None = None
         self._team_problem: str | None = None
         self._health: dict[str, Any] = {}
-        self._problem: str | None = None
-        try:
-            self.options: TeamspaceOptions | None = parse_options(target)
-        except eventsync.TargetError as exc:
-            self.options, self._problem = None, str(exc)
-
-    @classmethod
-    def check_target(cls, target: eventsync.Target) -> None:
-        """Refuse a bad URL or option when the target is added, not at its first drain."""
-        parse_options(target)
 
     def preflight(self) -> None:
         """The local gates (no request), then any refusal the server already gave."""
@@ -131,13 +122,13 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
         if self._client is not None and self._team is not None:
             return self._client
         tokens = self._local_gates()
-        assert self.options is not None
+        options = self.checked_options()
         if self._client is None:
             self._client = eventsync.BatchClient(
-                self.options.base_url + eventsync.BatchClient.BATCH_PATH,
+                options.base_url + eventsync.BatchClient.BATCH_PATH,
                 headers={"Authorization": f"Bearer {tokens.access}",
                          PROTOCOL_HEADER: PROTOCOL_VERSION},
-                timeout=self.options.timeout, gzip_min_bytes=0,
+                timeout=options.timeout, gzip_min_bytes=0,
                 terminal_categories=TERMINAL_CATEGORIES,
                 max_events=MAX_EVENTS, max_bytes=int(DEFAULT_BYTES * 0.9))
         if self._team_problem is not None:  # asked this run already: not again per batch
@@ -156,8 +147,8 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
     def _private_team(self, client: Any, tokens: Tokens) -> str:
         """The id of the first team with `is_private_teamspace` (asked twice, as spec-kitty
         does); never a fallback to another team."""
-        assert self.options is not None
-        url = self.options.base_url + ME_PATH
+        options = self.checked_options()
+        url = options.base_url + ME_PATH
         for _ in range(2):
             reply = client.call("GET", url)
             if reply.status == 401 and tokens.can_refresh:
@@ -179,19 +170,19 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
 
     def _probe(self, client: Any) -> None:
         """Health and limits, for every host; any failure keeps the defaults."""
-        assert self.options is not None
+        options = self.checked_options()
         saved = client.total_timeout
         client.total_timeout = min(saved, PROBE_TIMEOUT)
         try:
-            self._health = client.get_json(self.options.base_url + client.HEALTH_PATH) or {}
+            self._health = client.get_json(options.base_url + client.HEALTH_PATH) or {}
         finally:
             client.total_timeout = saved
         client.max_events, client.max_bytes = limits_of(self._health)
 
     def _token_url(self) -> str:
-        assert self.options is not None
+        options = self.checked_options()
         try:
-            return auth_base(self.target, self.options) + TOKEN_PATH
+            return auth_base(self.target, options) + TOKEN_PATH
         except eventsync.TargetError as exc:
             raise eventsync.ReceiverNotReady(str(exc)) from None
 
@@ -199,17 +190,15 @@ class TeamspaceReceiver(eventsync.DeliveryReceiver):
 
     def _local_gates(self) -> Tokens:
         """Options, the machine-level opt-in, then a token; else a one-line reason."""
-        name = self.target.name
-        if self.options is None:
-            raise eventsync.ReceiverNotReady(self._problem or f"target {name} is misconfigured")
+        options = self.checked_options()
         problem = saas_gate_problem()
         if problem is not None:
             raise eventsync.ReceiverNotReady(problem)
-        if self.options.disabled:
+        if options.disabled:
             raise eventsync.ReceiverNotReady(
-                f"target {name} is switched off (option enabled=false)")
+                f"target {self.target.name} is switched off (option enabled=false)")
         if self._tokens is None:
-            self._tokens = Tokens(self.target, self.options.token_env)
+            self._tokens = Tokens(self.target, options.token_env)
         return self._tokens
 
     def _check_server(self) -> None:
