@@ -7,8 +7,9 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from support.processes import wait_until
 
 from eventsync.home import DB_NAME
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from eventsync import Journal
 
 name, start, singles, batch = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+start.with_name(f"ready-{name}").touch()
 while not start.exists():
     time.sleep(0.002)
 with Journal.open() as journal:
@@ -44,7 +46,9 @@ def test_concurrent_writers_lose_nothing_and_never_see_a_lock(home: Path, tmp_pa
                                str(BATCH)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
              for n in range(WRITERS)]
-    time.sleep(0.3)
+    # every writer is up and waiting (however slow the machine), so all of them start together
+    wait_until(lambda: len(list(tmp_path.glob("ready-*"))) == WRITERS
+               or any(p.poll() is not None for p in procs), timeout=60)
     start.touch()
     outcomes = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     for code, _, err in outcomes:
