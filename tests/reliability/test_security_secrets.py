@@ -10,12 +10,12 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.processes import wait_until
 
 from eventsync.home import DB_NAME
 from eventsync_stub.server import StubServer
@@ -138,17 +138,34 @@ def test_no_secret_reaches_any_output_log_or_file(
 
 
 def run_daemon(eventsync_bin: str, home: Path) -> tuple[str, str]:
-    """`sync daemon` for a couple of rounds, with a variable token in its environment too."""
+    """`sync daemon` for two rounds (waited for, however slow the machine), with a variable
+    token in its environment too."""
     env = {**os.environ, "EVENTSYNC_HOME": str(home)}
+    before = finished_jobs(home)
     proc = subprocess.Popen([eventsync_bin, "--debug", "sync", "daemon", "--interval", "0.2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.2)
-    proc.send_signal(signal.SIGTERM)
+    try:
+        wait_until(lambda: finished_jobs(home) >= before + 2 or proc.poll() is not None,
+                   timeout=60, interval=0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
     try:
         return proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def finished_jobs(home: Path) -> int:
+    """Jobs that ended, whatever their outcome: one per daemon round."""
+    conn = sqlite3.connect(home / DB_NAME, timeout=30)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM jobs WHERE state NOT IN"
+                                " ('queued', 'in_progress')").fetchone()[0])
+    except sqlite3.OperationalError:  # no jobs table yet
+        return 0
+    finally:
+        conn.close()
 
 
 def stored_diagnostics(db: Path) -> list[str]:
