@@ -1,8 +1,9 @@
 """A really installed distribution whose plugin module raises on import.
 
-The distribution (`broken_plugin_dist/`) is copied to a temp dir and pip-installed into the
-running venv once for this module (uninstalled afterwards, even when a test fails); every check
-runs the real `eventsync` console script, exactly what a user with a broken plugin would run.
+The distribution (`broken_plugin_dist/`) is copied to a temp dir and pip-installed once for this
+module into a directory of its own that every command gets on PYTHONPATH (never into the shared
+venv, where tests running beside these would meet its warning); every check runs the real
+`eventsync` console script, exactly what a user with a broken plugin would run.
 """
 
 from __future__ import annotations
@@ -27,24 +28,25 @@ def pip(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def broken_dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Install the broken distribution for this module's tests only; always uninstall it."""
+def broken_dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Install the broken distribution (pip, for real) into a directory of this module's own,
+    which its commands get on PYTHONPATH: the shared venv never holds it, so no other test
+    (on the other `make test` worker, say) meets its warning. Yields that directory."""
     source = tmp_path_factory.mktemp("build") / "broken_plugin_dist"
     shutil.copytree(SOURCE, source, ignore=shutil.ignore_patterns("__pycache__"))
-    try:
-        installed = pip("install", "--no-deps", "--no-build-isolation", "--no-index",
-                        "--quiet", str(source))
-        assert installed.returncode == 0, installed.stderr
-        yield DIST
-    finally:
-        pip("uninstall", "--yes", "--quiet", DIST)
+    target = tmp_path_factory.mktemp("site")
+    installed = pip("install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
+                    "--target", str(target), str(source))
+    assert installed.returncode == 0, installed.stderr
+    yield target
 
 
 @pytest.fixture
-def run(broken_dist: str, tmp_path: Path, eventsync_bin: str):
+def run(broken_dist: Path, tmp_path: Path, eventsync_bin: str):
     env = {k: v for k, v in os.environ.items()
            if k not in ("EVENTSYNC_LOAD_PLUGINS", "EVENTSYNC_STRICT_PLUGINS")}
     env["EVENTSYNC_HOME"] = str(tmp_path / "home")
+    env["PYTHONPATH"] = str(broken_dist)
 
     def invoke(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([eventsync_bin, *args], capture_output=True, text=True,
