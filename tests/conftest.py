@@ -53,30 +53,29 @@ class CliResult:
         return json.loads(self.out)
 
 
+# this repository's receiver distributions: the only plugins a test loads unless it says otherwise
+OWN_DISTRIBUTIONS = "eventsync-stub,eventsync-external,eventsync-teamspace,eventsync-nats"
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh EVENTSYNC_HOME; plugin and target env variables cleared so the host can't leak in."""
+    """A fresh EVENTSYNC_HOME; plugin and target env variables cleared so the host can't leak in.
+
+    Plugins are limited to this repository's own (`EVENTSYNC_LOAD_PLUGINS`): the plugin tests
+    install a broken or third-party distribution into the shared venv for their module, and with
+    the suite running on two workers (`make test`) that install can happen while any other test
+    runs; its warning would be one stderr line too many there. Tests about plugin loading set
+    or remove the variable themselves.
+    """
     path = tmp_path / "home"
     monkeypatch.setenv("EVENTSYNC_HOME", str(path))
-    for name in ("EVENTSYNC_TARGET", "EVENTSYNC_SERVER_URL", "EVENTSYNC_LOAD_PLUGINS",
+    monkeypatch.setenv("EVENTSYNC_LOAD_PLUGINS", OWN_DISTRIBUTIONS)
+    for name in ("EVENTSYNC_TARGET", "EVENTSYNC_SERVER_URL",
                  "EVENTSYNC_STRICT_PLUGINS", "EVENTSYNC_ENABLE_SAAS_SYNC",
                  "SPEC_KITTY_ENABLE_SAAS_SYNC", "SPEC_KITTY_SYNC_DISABLE",
                  "SPEC_KITTY_SYNC_MINIMAL_IMPORT", "SPEC_KITTY_SAAS_URL"):
         monkeypatch.delenv(name, raising=False)
     return path
-
-
-# this repository's receiver distributions: what `own_plugins_only` lets a test load
-OWN_DISTRIBUTIONS = "eventsync-stub,eventsync-external,eventsync-teamspace,eventsync-nats"
-
-
-@pytest.fixture
-def own_plugins_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Load only this repository's plugins. A test that counts stderr lines must not see the
-    warning of a broken plugin that another test installs into the shared venv for its module
-    (tests/shared/test_plugins_broken.py, the third-party receiver tests): with tests running
-    side by side, that install can happen while this test runs."""
-    monkeypatch.setenv("EVENTSYNC_LOAD_PLUGINS", OWN_DISTRIBUTIONS)
 
 
 @pytest.fixture

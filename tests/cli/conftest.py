@@ -11,10 +11,13 @@ import pytest
 
 
 @pytest.fixture
-def fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], str]:
+def fake_plugin(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                ) -> Callable[[str, str], str]:
     """Install a plugin distribution for this test only: a module plus a `.dist-info` with an
     `eventsync` entry point, on `sys.path`, which is exactly how importlib.metadata finds an
-    installed distribution. Returns the distribution's name."""
+    installed distribution. Returns the distribution's name. Every installed plugin loads: the
+    `home` fixture's allowlist of this repository's plugins is removed."""
+    monkeypatch.delenv("EVENTSYNC_LOAD_PLUGINS", raising=False)
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))

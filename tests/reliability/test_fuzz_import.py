@@ -15,8 +15,6 @@ from reliability_helpers import ANY_CHAR, FUZZ, count_rows, event_dicts, one_lin
 
 from eventsync.home import DB_NAME
 
-pytestmark = pytest.mark.usefixtures("own_plugins_only")  # see tests/conftest.py
-
 DEEP_LINE = b'{"event_type": "T", "aggregate_id": "A", "payload": ' + b'{"a":' * 3_000 + b"1" \
     + b"}" * 3_000 + b"}"
 

@@ -40,7 +40,8 @@ def install(site: Path, module: str, source: str) -> str:
 @pytest.fixture
 def run(eventsync_bin: str, home: Path, site: Path) -> Run:
     def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "EVENTSYNC_HOME": str(home), "PYTHONPATH": str(site)}
+        env = {**{k: v for k, v in os.environ.items() if k != "EVENTSYNC_LOAD_PLUGINS"},
+               "EVENTSYNC_HOME": str(home), "PYTHONPATH": str(site)}  # every plugin loaded
         return subprocess.run([eventsync_bin, *args], capture_output=True, text=True,
                               timeout=120, env=env)
 

@@ -208,7 +208,6 @@ def test_an_older_journal_schema_migrates_from_the_cli_too(home, cli):
     assert [e["event_type"] for e in res.json()] == ["Old"]
 
 
-@pytest.mark.usefixtures("own_plugins_only")
 def test_a_store_format_from_a_newer_eventsync_is_refused(home, cli):
     home.mkdir(parents=True)
     conn = sqlite3.connect(home / DB_NAME)
@@ -222,7 +221,6 @@ def test_a_store_format_from_a_newer_eventsync_is_refused(home, cli):
     assert "Traceback" not in res.err
 
 
-@pytest.mark.usefixtures("own_plugins_only")
 def test_a_journal_schema_from_a_newer_eventsync_is_refused_and_left_alone(home, cli):
     build_v1_journal(home)
     conn = sqlite3.connect(home / DB_NAME)
@@ -239,7 +237,6 @@ def test_a_journal_schema_from_a_newer_eventsync_is_refused_and_left_alone(home,
     conn.close()
 
 
-@pytest.mark.usefixtures("own_plugins_only")
 def test_a_file_that_is_not_a_database_is_a_one_line_error(home, cli):
     home.mkdir(parents=True)
     (home / DB_NAME).write_bytes(b"this is not sqlite" * 100)

@@ -25,6 +25,9 @@ from support.receivers import journal_rows, ledger_details, ledger_rows, one_err
 
 from eventsync import hookspecs
 
+# This module installs into the shared venv once and uninstalls at its end (that is what it
+# tests), so `make test` keeps each file's tests on one pytest-xdist worker (--dist loadfile);
+# every other test loads only this repository's plugins (the `home` fixture's allowlist).
 DIST = "eventsync-jsonl"
 BAD_DIST = "eventsync-misbehaving-fixture"
 FIXTURES = Path(__file__).parent
@@ -88,10 +91,13 @@ def dist_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def run(dist_source: Path, home: Path) -> Run:
-    """`eventsync ARGS` in a subprocess on the test's home; extra env as keywords."""
+    """`eventsync ARGS` in a subprocess on the test's home, every installed plugin loaded (the
+    `home` fixture's allowlist removed); extra env as keywords."""
+    env = {k: v for k, v in os.environ.items() if k != "EVENTSYNC_LOAD_PLUGINS"}
+
     def invoke(*args: str, input: str | None = None, **extra_env: str
                ) -> subprocess.CompletedProcess[str]:
-        return eventsync_cmd(*args, env={**os.environ, **extra_env}, input=input)
+        return eventsync_cmd(*args, env={**env, **extra_env}, input=input)
 
     return invoke
 
