@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from delivery_helpers import FAR_FUTURE, Spine, now_ms, open_spine, results
 
+from eventsync.delivery import ledger as ledger_module
 from eventsync.delivery.ledger import Batch, RetryPolicy, TargetCounts
 from eventsync.receivers import DeliveryResult, DeliveryStatus
 
@@ -76,7 +75,7 @@ def test_backoff_doubles_per_attempt_within_the_jitter(tmp_path) -> None:
 @pytest.mark.parametrize("extreme", ["low", "high"])
 def test_jitter_is_bounded_and_the_cap_holds(tmp_path, monkeypatch, extreme: str) -> None:
     pick = (lambda a, b: a) if extreme == "low" else (lambda a, b: b)
-    monkeypatch.setattr(random, "uniform", pick)
+    monkeypatch.setattr(ledger_module._JITTER, "uniform", pick)
     spine = open_spine(tmp_path / "db", RetryPolicy(base_seconds=1.0, max_seconds=5.0,
                                                     jitter=0.2))
     spine.append(1)

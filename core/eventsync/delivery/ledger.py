@@ -28,6 +28,9 @@ from eventsync.receivers import DeliveryResult, DeliveryStatus, StoredBatch
 from eventsync.store import Schema, Store
 
 RETRYING = (DeliveryStatus.PENDING, DeliveryStatus.REJECTED, DeliveryStatus.FAILED_TRANSIENT)
+# Backoff jitter has its own generator: a library must not move the host program's global
+# `random` state (a seeded simulation, a property test) every time it records a retry.
+_JITTER = random.Random()
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 SCHEMA = Schema(
@@ -514,7 +517,7 @@ class Ledger:
         at the same maximum (a server must not park an event for longer than the operator
         allows)."""
         delay = self.retry.base_seconds * 2 ** min(attempts - 1, 30)
-        delay *= 1 + random.uniform(-self.retry.jitter, self.retry.jitter)
+        delay *= 1 + _JITTER.uniform(-self.retry.jitter, self.retry.jitter)
         delay = min(self.retry.max_seconds, delay)
         if result.retry_after:
             delay = max(delay, min(result.retry_after, self.retry.max_seconds,

@@ -25,6 +25,7 @@ from eventsync.work.queue import Job, WorkQueue, worker_identity
 Handler = Callable[[Job], "str | None"]
 
 _COUNTS = ("max_workers", "max_per_key", "max_job_attempts", "batch_size")
+_JITTER = random.Random()  # not the host program's global `random` state
 _DURATIONS = ("lease_ttl_seconds", "heartbeat_seconds", "retry_backoff_seconds")
 
 
@@ -232,7 +233,7 @@ class Scheduler:
 
     def _retry(self, job: Job, error: str) -> None:
         backoff = self.config.retry_backoff_seconds * 2 ** max(job.attempts - 1, 0)
-        backoff += random.uniform(0, self.config.jitter_seconds)
+        backoff += _JITTER.uniform(0, self.config.jitter_seconds)
         try:
             self.queue.fail_and_retry(job, backoff, self.config.max_job_attempts, error)
         except StorageError as exc:  # the lease lapses and the job is retried then
