@@ -164,12 +164,12 @@ class Plugins:
     def _load_entry_points(self, allowed: set[str] | None) -> None:
         by_dist: dict[str, list[md.EntryPoint]] = {}
         for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.dist is not None:
-                metadata = ep.dist.metadata  # one read gives the name and the version
-                dist = metadata["Name"]
+            # one metadata read gives the name and the version; a distribution pip is
+            # installing or removing right now may have no name yet: go by the entry point's
+            metadata = ep.dist.metadata if ep.dist is not None else None
+            dist = (metadata["Name"] if metadata is not None else None) or ep.name
+            if metadata is not None:
                 self._versions.setdefault(dist, metadata["Version"])
-            else:
-                dist = ep.name
             by_dist.setdefault(dist, []).append(ep)
         for dist in sorted(by_dist):
             if allowed is not None and normalise_dist(dist) not in allowed:

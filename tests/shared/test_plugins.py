@@ -227,3 +227,19 @@ def test_plugins_table_for_humans(cli, monkeypatch):
     lines = cli("plugins").out.splitlines()
     assert lines[0].split()[:2] == ["NAME", "VERSION"]
     assert lines[1].startswith("eventsync-stub")
+
+
+def test_a_distribution_pip_is_halfway_through_installing_breaks_no_command(tmp_path, monkeypatch,
+                                                                             cli):
+    """Its `.dist-info` may have an entry point but no METADATA yet (pip installing or removing
+    it beside a running command): loading went by the missing name and every command died with
+    "'<' not supported between instances of 'NoneType' and 'str'"."""
+    site = tmp_path / "site"
+    (site / "eventsync_halfway-1.0.dist-info").mkdir(parents=True)
+    (site / "eventsync_halfway-1.0.dist-info" / "entry_points.txt").write_text(
+        "[eventsync]\nhalfway = eventsync_halfway\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("EVENTSYNC_LOAD_PLUGINS")
+    result = cli("sync", "targets", "list")
+    assert result.code == 0, result.err
+    assert "internal error" not in result.err
