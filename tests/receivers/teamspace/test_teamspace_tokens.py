@@ -77,15 +77,21 @@ def test_a_401_refreshes_once_then_reposts(cli, home, teamspace, ts_target, put_
     assert ledger_rows(home, "ts") == {e["event_id"]: ("success", 1, True) for e in envelopes}
 
 
-def test_a_refused_refresh_is_a_clear_not_ready_and_posts_nothing(
-        cli, home, teamspace, ts_target, put_envelopes):
-    server = teamspace()
-    ts_target(server.url, token={"access_token": "expired", "refresh_token": "spent-already",
+def refused_drain(cli, server, ts_target, put_envelopes, refresh: str) -> str:
+    """Drain two envelopes with an expired access token and `refresh`; the drain must stop
+    not ready, and this is its one error line."""
+    ts_target(server.url, token={"access_token": "expired", "refresh_token": refresh,
                                  "expires_in": 0})
     put_envelopes(2)
     code, _, err = sync_json(cli)
     assert code == 1
-    line = one_error(err)
+    return one_error(err)
+
+
+def test_a_refused_refresh_is_a_clear_not_ready_and_posts_nothing(
+        cli, home, teamspace, ts_target, put_envelopes):
+    server = teamspace()
+    line = refused_drain(cli, server, ts_target, put_envelopes, "spent-already")
     assert "refresh token of target ts was refused (invalid_grant)" in line
     assert "eventsync auth set-token ts" in line
     assert posted(server) == [] and ledger_rows(home, "ts") == {}
@@ -115,12 +121,7 @@ def test_a_replay_that_does_not_clear_is_not_ready_and_posts_nothing(
         cli, home, teamspace, ts_target, put_envelopes, monkeypatch):
     monkeypatch.setattr(tokens, "_pause", lambda seconds: None)
     server = teamspace(refresh_replays=10, replay_retry_after=600)
-    ts_target(server.url, token={"access_token": "expired", "refresh_token": REFRESH,
-                                 "expires_in": 0})
-    put_envelopes(2)
-    code, _, err = sync_json(cli)
-    assert code == 1
-    line = one_error(err)
+    line = refused_drain(cli, server, ts_target, put_envelopes, REFRESH)
     assert "retry the token refresh of target ts (refresh_replay_benign_retry)" in line
     assert len(token_posts(server)) == tokens.REPLAY_TRIES
     assert posted(server) == [] and ledger_rows(home, "ts") == {}
