@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.plugins import write_plugin_dist
 
 
 @pytest.fixture
@@ -23,16 +23,8 @@ def fake_plugin(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.syspath_prepend(str(site))
 
     def install(module: str, source: str) -> str:
-        dist = module.replace("_", "-")
-        (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-        info = site / f"{module}-0.0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.0.1\n",
-                                       encoding="utf-8")
-        (info / "entry_points.txt").write_text(f"[eventsync]\n{module} = {module}\n",
-                                               encoding="utf-8")
         monkeypatch.delitem(sys.modules, module, raising=False)
-        return dist
+        return write_plugin_dist(site, module, source, version="0.0.1")
 
     return install
 

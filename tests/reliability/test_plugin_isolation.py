@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.plugins import write_plugin_dist
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -23,18 +23,6 @@ def site(tmp_path: Path) -> Path:
     path = tmp_path / "site"
     path.mkdir()
     return path
-
-
-def install(site: Path, module: str, source: str) -> str:
-    dist = module.replace("_", "-")
-    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    info = site / f"{module}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n",
-                                   encoding="utf-8")
-    (info / "entry_points.txt").write_text(f"[eventsync]\n{module} = {module}\n",
-                                           encoding="utf-8")
-    return dist
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ def run(eventsync_bin: str, home: Path, site: Path) -> Run:
 ])
 def test_a_plugin_exiting_at_import_is_isolated_like_an_import_error(
         run: Run, site: Path, statement: str, shown: str) -> None:
-    dist = install(site, "eventsync_quitter", statement)
+    dist = write_plugin_dist(site, "eventsync_quitter", statement)
     listed = run("plugins", "--json")
     assert listed.returncode == 0, listed.stderr
     [row] = [r for r in json.loads(listed.stdout) if r["name"] == dist]
@@ -86,8 +74,8 @@ def register_receivers(register):
 
 def test_two_plugins_claiming_one_type_are_both_marked_and_told_to_uninstall_one(
         run: Run, site: Path) -> None:
-    first, second = install(site, "eventsync_echo_a", RECEIVER), install(
-        site, "eventsync_echo_b", RECEIVER)
+    first = write_plugin_dist(site, "eventsync_echo_a", RECEIVER)
+    second = write_plugin_dist(site, "eventsync_echo_b", RECEIVER)
     listed = run("plugins", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
