@@ -138,7 +138,7 @@ def _canonical_sized(value: Any) -> tuple[str, int]:
     """
     try:
         text = _CANONICAL(value)
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        size = utf8_size(text)
     except UnicodeEncodeError:
         raise InvalidEvent("payload holds a lone surrogate, which is not valid UTF-8") from None
     except ValueError as exc:
@@ -279,7 +279,7 @@ def build_event(data: dict[str, Any], *, max_event_bytes: int = MAX_EVENT_BYTES)
             f',"event_id":"{event_id}","event_type":"{event_type}","family":"{family}"'
             f',"payload":')
     tail = f',"producer":{producer_text},"timestamp":"{timestamp}"}}'
-    size += _utf8_size(head) + _utf8_size(tail)
+    size += utf8_size(head) + utf8_size(tail)
     if size > max_event_bytes:
         raise InvalidEvent(f"the event is {size} bytes, over the {max_event_bytes}-byte limit")
     spliced = head + payload_text + tail
@@ -288,7 +288,9 @@ def build_event(data: dict[str, Any], *, max_event_bytes: int = MAX_EVENT_BYTES)
                  producer=producer, family=family, _json=spliced)
 
 
-def _utf8_size(text: str) -> int:
+def utf8_size(text: str) -> int:
+    """UTF-8 bytes of `text`: its length when ASCII (the usual case; `isascii()` is O(1)),
+    without encoding it. A lone surrogate raises UnicodeEncodeError (events never hold one)."""
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 

@@ -46,7 +46,7 @@ from eventsync.delivery.batch_answers import (
 from eventsync.delivery.http_deadline import DeadlineAdapter, deadline
 from eventsync.delivery.targets import is_secret_option
 from eventsync.errors import ReceiverNotReady
-from eventsync.events import Event
+from eventsync.events import Event, utf8_size
 from eventsync.receivers import DeliveryResult, DeliveryStatus, StoredBatch
 from eventsync.version import __version__
 
@@ -213,7 +213,7 @@ class BatchClient:
         if len(ids) <= (self.max_events or len(ids)) and len(body) <= (self.max_bytes
                                                                         or len(body)):
             return self._post_stored_part(batch, body, None)[0]
-        groups, oversize = self._plan([_text_size(text) for text in batch.bodies])
+        groups, oversize = self._plan([utf8_size(text) for text in batch.bodies])
         found = {ids[i]: self._too_large(ids[i], size) for i, size in oversize.items()}
         stopped: Refusal | None = None
         for group in groups:
@@ -496,12 +496,7 @@ def _wp_id(event: Event) -> Any:
 
 
 def _json_size(event: Event) -> int:
-    return _text_size(event.to_json())
-
-
-def _text_size(text: str) -> int:
-    """UTF-8 bytes of `text`; its length when ASCII (the usual case), without encoding it."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return utf8_size(event.to_json())
 
 
 def _stored_body(bodies: list[str]) -> bytes:

@@ -22,6 +22,7 @@ from eventsync.events import (
     build_event,
     canonical_json,
     normalize_event_id,
+    utf8_size,
 )
 from eventsync.home import DB_NAME, resolve_home
 from eventsync.store import Schema, Store
@@ -325,7 +326,7 @@ class Journal:
 
 def _row(event: Event, appended_at: int, route: str | None = None) -> tuple[Any, ...]:
     body = event.to_json()
-    size = len(body) if body.isascii() else len(body.encode("utf-8"))  # isascii() is O(1)
+    size = utf8_size(body)
     producer = event.producer
     team = _scope_part(producer.get("team")) if producer else None
     user = _scope_part(producer.get("user")) if producer else None
